@@ -1,0 +1,282 @@
+"""Training callbacks: a wall-clock budget and the standard set for `model.fit`.
+
+`standard_callbacks(workdir)` gives every training run the same layout on
+disk, so that an interrupted run resumes where it stopped:
+
+```
+workdir/
+    backup/        BackupAndRestore state; exists only while a run is unfinished
+    best.keras     best model so far according to `monitor`
+    history.csv    one row per epoch, across resumed runs
+    logs/          TensorBoard event files
+```
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import numbers
+import pathlib
+import sys
+import time
+import warnings
+
+import keras
+
+_MODES = ("auto", "min", "max")
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training cleanly once a wall-clock budget is spent.
+
+    The clock starts in `on_train_begin` and is checked after every batch and
+    every epoch. When it has run out, the callback sets
+    `model.stop_training = True`, so `fit` finishes the current step, runs
+    that epoch's validation and epoch-end callbacks (checkpoints, logs) and
+    returns normally. The budget is therefore a target, not a hard limit: the
+    overshoot is one batch plus the end of that epoch.
+
+    After `fit` returns, `stopped_early` tells whether the budget ended the
+    run and `elapsed` holds the seconds the run took.
+
+    Args:
+        seconds: float > 0. The budget in seconds.
+        backup: `keras.callbacks.BackupAndRestore` or `None`. If given and
+            the budget stops the run, that callback's backup is kept instead
+            of being deleted when `fit` returns, so the next `fit` with the
+            same backup directory resumes where this one stopped. Defaults
+            to `None`.
+        verbose: int. 1 prints one line to stderr when the budget stops the
+            run, 0 is silent. Defaults to `1`.
+
+    Example:
+
+    >>> budget = TimeBudget(3600)
+    >>> model.fit(dataset, epochs=1000, callbacks=[budget])  # doctest: +SKIP
+    >>> budget.stopped_early  # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, seconds, backup=None, verbose=1):
+        super().__init__()
+        if not isinstance(seconds, numbers.Real) or isinstance(seconds, bool):
+            raise ValueError(f"seconds must be a number > 0, got {seconds!r}")
+        if not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds}")
+        self.seconds = float(seconds)
+        self.backup = backup
+        self.verbose = verbose
+        self.stopped_early = False
+        self.elapsed = 0.0
+        self._start = None
+        self._kept_backup = False
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+        self.stopped_early = False
+        self.elapsed = 0.0
+        # A backup kept by the previous fit must be cleaned up normally by
+        # this one if it runs to its end.
+        if self._kept_backup:
+            self.backup.delete_checkpoint = True
+            self._kept_backup = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check_budget()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check_budget()
+
+    def on_train_end(self, logs=None):
+        self.elapsed = time.monotonic() - self._start
+
+    def _check_budget(self):
+        self.elapsed = time.monotonic() - self._start
+        if self.stopped_early or self.elapsed < self.seconds:
+            return
+        self.stopped_early = True
+        self.model.stop_training = True
+        if self.backup is not None and self.backup.delete_checkpoint:
+            self.backup.delete_checkpoint = False
+            self._kept_backup = True
+        if self.verbose:
+            print(
+                f"TimeBudget: stopping training after {self.elapsed:.1f}s "
+                f"(budget {self.seconds:g}s)",
+                file=sys.stderr,
+            )
+
+
+def _tensorboard_installed():
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def _best_logged_value(history_csv, monitor, mode):
+    """Best `monitor` value of the latest run logged in `history_csv`, or None.
+
+    The latest run starts at the last row with epoch 0, since resumed runs
+    continue the epoch count. Returns None when the file, the column or the
+    direction of improvement is unknown.
+    """
+    if mode == "auto":
+        # Keras resolves "auto" from the compiled metrics, which do not exist
+        # yet; only losses are known to improve downwards without them.
+        if not monitor.removeprefix("val_").endswith("loss"):
+            return None
+        mode = "min"
+    if not history_csv.is_file():
+        return None
+    with history_csv.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    starts = [i for i, row in enumerate(rows) if row.get("epoch") == "0"]
+    values = []
+    for row in rows[starts[-1] if starts else 0 :]:
+        try:
+            value = float(row.get(monitor) or "nan")
+        except ValueError:
+            continue
+        if not math.isnan(value):
+            values.append(value)
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
+
+
+def standard_callbacks(
+    workdir,
+    monitor="val_loss",
+    mode="auto",
+    patience=10,
+    time_budget_seconds=None,
+    tensorboard=True,
+    csv_log=True,
+    backup=True,
+    checkpoint=True,
+    restore_best_weights=True,
+):
+    """Returns the callbacks every training run uses, writing under `workdir`.
+
+    In order:
+
+    - `keras.callbacks.BackupAndRestore(workdir/"backup")`, if `backup`:
+      saves weights, optimizer state and epoch at the end of every epoch. If
+      `fit` is interrupted (crash, Ctrl-C, preempted machine), a new `fit`
+      with callbacks from the same `workdir` restores that state and
+      continues from the next epoch; when `fit` ends normally the backup is
+      deleted. It goes first so the state is restored before any other
+      callback runs. The model must be built before `fit` (e.g. start it
+      with `keras.Input`).
+    - `keras.callbacks.ModelCheckpoint(workdir/"best.keras")`, if
+      `checkpoint`: saves the whole model each time `monitor` improves.
+    - `keras.callbacks.EarlyStopping`, unless `patience` is `None`: stops
+      after `patience` epochs without improvement of `monitor`, and with
+      `restore_best_weights` puts back the weights of the best epoch.
+    - `keras.callbacks.TensorBoard(workdir/"logs")`, if `tensorboard`;
+      left out with a warning when the `tensorboard` package is missing,
+      which TensorFlow 2.21 no longer installs.
+    - `keras.callbacks.CSVLogger(workdir/"history.csv", append=True)`, if
+      `csv_log`: appends so that a resumed run keeps its earlier rows.
+    - `TimeBudget(time_budget_seconds)`, if given; a run it stops keeps its
+      backup and resumes on the next `fit`.
+
+    On a resumed run (a backup exists), Keras starts ModelCheckpoint and
+    EarlyStopping afresh, so the first resumed epoch would count as the best
+    so far and could overwrite a better `best.keras`. To prevent that, the
+    best `monitor` value logged in `history.csv` is passed on as their
+    starting point when its direction is known: `mode` `"min"` or `"max"`, or
+    a monitor ending in `loss`. EarlyStopping's patience counter restarts at
+    0 on resume, and `restore_best_weights` restores the best epoch since
+    the resume; `best.keras` holds the best over the whole run.
+
+    Args:
+        workdir: str or `pathlib.Path`. Directory for the run's files,
+            created if missing.
+        monitor: str. Quantity that defines the best epoch, a key of the
+            epoch logs such as `"val_loss"` or `"val_accuracy"`; `val_`
+            quantities need `validation_data` in `fit`. Defaults to
+            `"val_loss"`.
+        mode: str. `"min"`, `"max"`, or `"auto"` to infer the direction from
+            the compiled metrics. Defaults to `"auto"`.
+        patience: int >= 0 or `None`. Epochs without improvement before
+            early stopping; `None` disables early stopping. Defaults to `10`.
+        time_budget_seconds: float > 0 or `None`. Wall-clock budget of each
+            `fit` call. Defaults to `None` (no budget).
+        tensorboard: bool. Add TensorBoard logging. Defaults to `True`.
+        csv_log: bool. Add the CSV history. Defaults to `True`.
+        backup: bool. Add BackupAndRestore. Defaults to `True`.
+        checkpoint: bool. Add the best-model checkpoint. Defaults to `True`.
+        restore_best_weights: bool. Whether EarlyStopping restores the best
+            weights when training ends. Defaults to `True`.
+
+    Returns:
+        A list of `keras.callbacks.Callback`, to pass as `fit(callbacks=...)`.
+
+    Raises:
+        ValueError: if `mode`, `patience` or `time_budget_seconds` is invalid.
+
+    Example:
+
+    >>> callbacks = standard_callbacks("runs/mnist", patience=5)  # doctest: +SKIP
+    >>> model.fit(
+    ...     train, validation_data=val, epochs=100, callbacks=callbacks
+    ... )  # doctest: +SKIP
+    """
+    if mode not in _MODES:
+        raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(_MODES)}")
+    if patience is not None and (
+        not isinstance(patience, numbers.Integral) or isinstance(patience, bool) or patience < 0
+    ):
+        raise ValueError(
+            f"patience must be an integer >= 0, or None to disable early stopping; got {patience!r}"
+        )
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    backup_dir = workdir / "backup"
+    best_so_far = None
+    if backup and backup_dir.exists():
+        best_so_far = _best_logged_value(workdir / "history.csv", monitor, mode)
+
+    callbacks = []
+    backup_callback = None
+    if backup:
+        backup_callback = keras.callbacks.BackupAndRestore(str(backup_dir))
+        callbacks.append(backup_callback)
+    if checkpoint:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(workdir / "best.keras"),
+                monitor=monitor,
+                mode=mode,
+                save_best_only=True,
+                initial_value_threshold=best_so_far,
+            )
+        )
+    if patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                mode=mode,
+                patience=patience,
+                baseline=best_so_far,
+                restore_best_weights=restore_best_weights,
+            )
+        )
+    if tensorboard and _tensorboard_installed():
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(workdir / "logs")))
+    elif tensorboard:
+        # TensorFlow 2.21 no longer installs TensorBoard, and Keras' callback
+        # only fails at the end of the first epoch; a run should not die for
+        # want of its logs.
+        warnings.warn(
+            "TensorBoard is not installed, so no logs are written to "
+            f"{workdir / 'logs'}: `pip install tensorboard`, or pass "
+            "tensorboard=False to silence this warning",
+            stacklevel=2,
+        )
+    if csv_log:
+        callbacks.append(keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True))
+    if time_budget_seconds is not None:
+        callbacks.append(TimeBudget(time_budget_seconds, backup=backup_callback))
+    return callbacks
