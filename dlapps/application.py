@@ -1,0 +1,98 @@
+"""The contract every dlapps application fulfils, and the registry of apps.
+
+The shared driver (`dlapps.training`) calls an application's methods in this
+order: `load_data` -> `build_model` (inside the distribution strategy's
+scope) -> `compile_arguments` -> `model.fit` on `datasets` -> `evaluate` ->
+`export_spec` (for `dlapps.export.export_model`). `predict` serves the CLI.
+"""
+
+import importlib
+
+from dlapps.errors import UserError
+
+APPLICATIONS = {
+    "vision": "dlapps.vision.vision_app:VisionApp",
+}
+
+
+class Application:
+    """Base class of an application: data, model, metrics and exports for one task.
+
+    Subclasses set `name`, `description` and `defaults` (training settings
+    that suit the task: epochs, batch_size, optimizer, learning_rate,
+    schedule, warmup_epochs, monitor) and implement the methods below.
+    """
+
+    name = ""
+    description = ""
+    defaults = {}
+
+    def add_arguments(self, parser):
+        """Adds the app's own command-line flags to an argparse parser."""
+
+    def load_data(self, config):
+        """Returns the app's data object for `config.data`."""
+        raise NotImplementedError
+
+    def datasets(self, data, batch_size, seed):
+        """Returns `(train, validation)` batched `tf.data.Dataset`s."""
+        raise NotImplementedError
+
+    def num_train_examples(self, data):
+        """Number of training examples, to size learning-rate schedules."""
+        raise NotImplementedError
+
+    def build_model(self, config, data):
+        """Returns an uncompiled `keras.Model`; called inside the strategy scope."""
+        raise NotImplementedError
+
+    def compile_arguments(self, config, data):
+        """Returns `model.compile` keyword arguments apart from the optimizer."""
+        raise NotImplementedError
+
+    def evaluate(self, model, data, figures_dir):
+        """Measures the model on the test split.
+
+        Returns:
+            `(metrics, details, figures)`: scalar metrics (name -> value),
+            more results for the report, and PNG paths written to
+            `figures_dir`.
+        """
+        raise NotImplementedError
+
+    def export_spec(self, model, data):
+        """Returns the `dlapps.export.ExportSpec` of a trained model."""
+        raise NotImplementedError
+
+    def load_model(self, path):
+        """Loads a `.keras` file safely (no arbitrary code, no pickle)."""
+        import keras
+
+        importlib.import_module(type(self).__module__)  # registers custom layers
+        try:
+            return keras.saving.load_model(path, safe_mode=True)
+        except (OSError, ValueError) as error:
+            raise UserError(f"could not load Keras model {path}: {error}") from None
+
+    def predict(self, model_path, inputs, options):
+        """Runs an exported model on user inputs; returns lines to print."""
+        raise NotImplementedError
+
+
+def application_names():
+    """Names of the available applications."""
+    return sorted(APPLICATIONS)
+
+
+def get_application(name):
+    """Returns an instance of the application called `name`.
+
+    Raises:
+        UserError: no such application.
+    """
+    if name not in APPLICATIONS:
+        raise UserError(
+            f"unknown application {name!r}: choose one of {', '.join(application_names())}"
+        )
+    module_name, class_name = APPLICATIONS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)()

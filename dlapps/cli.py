@@ -1,0 +1,357 @@
+"""The `dlapps` command: train, evaluate, export, predict, bench and demo.
+
+Progress goes to stderr, results to stdout. Every mistake a user can make
+ends in one line `error: ...` and a non-zero exit; `--debug` shows the
+traceback.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+EXAMPLES = {
+    "train": """examples:
+  dlapps train vision                               # built-in digits
+  dlapps train vision --data photos/ --epochs 20    # one sub-folder per class
+  dlapps train vision --data tfds:mnist --model mobilenet_v2 --width-multiplier 0.5
+  dlapps train vision --optimizer sgd --momentum 0.9 --nesterov --schedule step""",
+    "evaluate": """example:
+  dlapps evaluate vision runs/vision/best.keras --data photos/""",
+    "export": """example:
+  dlapps export vision runs/vision/best.keras --data photos/   # a new saved_models/vision/N""",
+    "predict": """examples:
+  dlapps predict saved_models/vision/1 cat.png dog.jpg
+  dlapps predict saved_models/vision/1/vision_int8.tflite cat.png""",
+    "bench": """example:
+  dlapps bench saved_models/vision/1 --batch-sizes 1 32""",
+    "demo": """example:
+  dlapps demo          # trains every app on its built-in data and exports it""",
+}
+
+
+def _positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _add_training_arguments(parser):
+    group = parser.add_argument_group("training (defaults suit each app)")
+    group.add_argument("--data", help="app-specific data source (see the app's --help)")
+    group.add_argument("--epochs", type=_positive_int)
+    group.add_argument("--batch-size", type=_positive_int, help="per replica")
+    group.add_argument("--optimizer", help="adam, adamw, rmsprop or sgd")
+    group.add_argument("--learning-rate", type=_positive_float)
+    group.add_argument("--schedule", help="constant, cosine (with warmup) or step")
+    group.add_argument("--warmup-epochs", type=float)
+    group.add_argument("--weight-decay", type=float)
+    group.add_argument("--momentum", type=float, help="sgd and rmsprop")
+    group.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
+    group.add_argument("--clipnorm", type=_positive_float, help="clip each gradient's norm")
+    group.add_argument(
+        "--strategy", default="auto", help="auto, default, mirrored, multi_worker, tpu"
+    )
+    group.add_argument("--time-budget", type=_positive_float, help="stop cleanly after SECONDS")
+    group.add_argument("--patience", type=int, help="early-stopping patience in epochs (0: none)")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--output", default="saved_models", help="where versions are exported")
+    group.add_argument("--workdir", default="runs", help="checkpoints, logs, resume backup")
+    group.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over instead of resuming an interrupted run",
+    )
+
+
+def _app_subparsers(parser, command, add_training=True):
+    from dlapps.application import application_names, get_application
+
+    subparsers = parser.add_subparsers(dest="app", required=True, metavar="APP")
+    for name in application_names():
+        application = get_application(name)
+        app_parser = subparsers.add_parser(
+            name,
+            help=application.description,
+            epilog=EXAMPLES[command],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_common(app_parser)
+        if command in ("evaluate", "export"):
+            app_parser.add_argument(
+                "model", help="a trained .keras file (e.g. runs/vision/best.keras)"
+            )
+        if add_training:
+            _add_training_arguments(app_parser)
+        else:
+            app_parser.add_argument("--data", help="the data the model was trained on")
+            app_parser.add_argument("--seed", type=int, default=0, help="seed of the data split")
+            app_parser.add_argument("--output", default="saved_models")
+        application.add_arguments(app_parser)
+
+
+def _add_common(parser):
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser():
+    """The argparse parser of the `dlapps` command."""
+    parser = argparse.ArgumentParser(
+        prog="dlapps",
+        description="Train Keras applications with model.fit and export them to "
+        "SavedModel (TF Serving) and TFLite (phones, boards).",
+        epilog="Run `dlapps COMMAND --help` for each command's options and examples.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_text):
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return sub
+
+    _app_subparsers(command("train", "train an app, evaluate it and export a new version"), "train")
+    _app_subparsers(
+        command("evaluate", "measure a trained .keras model on the test split"),
+        "evaluate",
+        add_training=False,
+    )
+    _app_subparsers(
+        command("export", "export a trained .keras model as a new version"),
+        "export",
+        add_training=False,
+    )
+
+    predict = command("predict", "run an exported SavedModel directory or .tflite file")
+    _add_common(predict)
+    predict.add_argument("model", help="saved_models/APP/VERSION or a .tflite file")
+    predict.add_argument("inputs", nargs="+", help="files to run the model on")
+    predict.add_argument("--top-k", type=_positive_int, default=3)
+
+    bench = command("bench", "time every exported file of a version at several batch sizes")
+    _add_common(bench)
+    bench.add_argument("model", help="saved_models/APP/VERSION")
+    bench.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 32])
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    demo = command("demo", "train every app on its built-in data, export, summarise")
+    _add_common(demo)
+    demo.add_argument("--apps", nargs="+", help="only these apps")
+    demo.add_argument("--output", default="saved_models")
+    demo.add_argument("--workdir", default="runs")
+    demo.add_argument("--epochs", type=_positive_int, help="override each app's default")
+    return parser
+
+
+def _config_from_args(args):
+    from dlapps.training import TrainConfig
+
+    common = {
+        "app",
+        "data",
+        "epochs",
+        "batch_size",
+        "optimizer",
+        "learning_rate",
+        "schedule",
+        "warmup_epochs",
+        "weight_decay",
+        "momentum",
+        "nesterov",
+        "clipnorm",
+        "strategy",
+        "output",
+        "workdir",
+        "time_budget",
+        "patience",
+        "restart",
+        "seed",
+    }
+    values = vars(args)
+    config = {k: values[k] for k in common if k in values}
+    options = {k: v for k, v in values.items() if k not in common | {"command", "debug", "model"}}
+    return TrainConfig(**config, options=options)
+
+
+def _resolve_app(model_path):
+    """Which app exported `model_path`, from the report.json beside it."""
+    path = Path(model_path)
+    directory = path if path.is_dir() else path.parent
+    report_path = directory / "report.json"
+    if report_path.is_file():
+        return json.loads(report_path.read_text(encoding="utf-8"))["app"]
+    from dlapps.errors import UserError
+
+    raise UserError(
+        f"{model_path} is not an exported dlapps model (no report.json beside it): "
+        "pass a version directory such as saved_models/vision/1 or a .tflite file in one"
+    )
+
+
+def _check_model_path(path):
+    from dlapps.errors import UserError
+    from dlapps.export.saved_model import is_saved_model
+    from dlapps.export.tflite import is_tflite
+
+    if not Path(path).exists():
+        raise UserError(f"{path} does not exist: pass saved_models/APP/VERSION or a .tflite file")
+    if not (is_saved_model(path) or is_tflite(path)):
+        raise UserError(
+            f"{path} is neither a SavedModel directory (with saved_model.pb) nor a "
+            ".tflite file: pass saved_models/APP/VERSION or a .tflite file in one"
+        )
+
+
+def _train(args, out):
+    from dlapps import report, training
+    from dlapps.application import get_application
+
+    application = get_application(args.app)
+    with contextlib.redirect_stdout(sys.stderr):
+        result = training.run(application, _config_from_args(args))
+    print(report.format_summary(result.report), file=out)
+    return result.report
+
+
+def _load_for_data(args):
+    from dlapps.application import get_application
+    from dlapps.training import TrainConfig
+
+    application = get_application(args.app)
+    config = _config_from_args(args).with_defaults(application.defaults)
+    with contextlib.redirect_stdout(sys.stderr):
+        model = application.load_model(args.model)
+        data = application.load_data(TrainConfig(**{**vars(config), "data": config.data}))
+    return application, model, data, config
+
+
+def _evaluate(args, out):
+    import tempfile
+
+    application, model, data, _ = _load_for_data(args)
+    with tempfile.TemporaryDirectory() as figures:
+        metrics, _, _ = application.evaluate(model, data, figures)
+    for name, value in metrics.items():
+        print(f"{name}: {value:.4f}", file=out)
+
+
+def _export(args, out):
+    import tempfile
+
+    from dlapps import report
+    from dlapps.export import export_model
+
+    application, model, data, config = _load_for_data(args)
+    with (
+        tempfile.TemporaryDirectory() as figures_dir,
+        contextlib.redirect_stdout(sys.stderr),
+    ):
+        metrics, details, figures = application.evaluate(model, data, figures_dir)
+        exported = export_model(
+            application.export_spec(model, data),
+            config.output,
+            metrics,
+            {
+                "data": data.summary(),
+                "evaluation": details,
+                "source_model": str(args.model),
+            },
+            figures,
+        )
+    print(report.format_summary(exported), file=out)
+
+
+def _predict(args, out):
+    from dlapps.application import get_application
+
+    _check_model_path(args.model)
+    application = get_application(_resolve_app(args.model))
+    for line in application.predict(args.model, args.inputs, {"top_k": args.top_k}):
+        print(line, file=out)
+
+
+def _bench(args, out):
+    from dlapps.export import benchmark
+
+    _check_model_path(args.model)
+    with contextlib.redirect_stdout(sys.stderr):
+        result = benchmark.bench_version(args.model, tuple(args.batch_sizes))
+    print(
+        json.dumps(result, indent=2) if args.json else benchmark.format_bench(result),
+        file=out,
+    )
+
+
+def _demo(args, out):
+    from dlapps import report, training
+    from dlapps.application import application_names, get_application
+
+    names = args.apps or application_names()
+    summaries = []
+    for name in names:
+        application = get_application(name)
+        print(f"== {name}: training on built-in data ==", file=sys.stderr)
+        config = training.TrainConfig(
+            app=name,
+            output=args.output,
+            workdir=args.workdir,
+            epochs=args.epochs,
+            verbose=2,
+        )
+        with contextlib.redirect_stdout(sys.stderr):
+            result = training.run(application, config)
+        summaries.append(report.format_summary(result.report))
+    print("\n\n".join(summaries), file=out)
+
+
+COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "export": _export,
+    "predict": _predict,
+    "bench": _bench,
+    "demo": _demo,
+}
+
+
+def main(argv=None):
+    """Entry point of the `dlapps` console script; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+    args = build_parser().parse_args(argv)
+    from dlapps.errors import UserError
+
+    try:
+        COMMANDS[args.command](args, sys.stdout)
+    except (UserError, ValueError) as error:
+        if args.debug:
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            "interrupted: run the same command again to resume training",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

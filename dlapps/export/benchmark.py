@@ -1,0 +1,129 @@
+"""Latency of exported models, measured as medians within one run."""
+
+import time
+
+import numpy as np
+
+
+def median_latency_ms(function, warmup=3, repeats=30, max_seconds=5.0):
+    """Median wall time of `function()` in milliseconds.
+
+    Medians resist the noise of a shared machine better than means; the
+    loop stops early after `max_seconds` so a slow model cannot stall a run.
+    """
+    for _ in range(warmup):
+        function()
+    times = []
+    deadline = time.perf_counter() + max_seconds
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+        if time.perf_counter() > deadline:
+            break
+    return float(np.median(times) * 1000)
+
+
+def take_batch(inputs, batch_size):
+    """The first `batch_size` examples of every input, repeated if there are fewer."""
+    batch = {}
+    for name, value in inputs.items():
+        reps = -(-batch_size // len(value))
+        batch[name] = np.concatenate([value] * reps)[:batch_size]
+    return batch
+
+
+def synthetic_inputs(input_specs, batch_size, seed=0):
+    """Random inputs shaped like a report's `inputs` entries (numeric ones only).
+
+    Latency of these models does not depend on pixel values, so random
+    pixels of the right shape and dtype time them fairly.
+    """
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for name, spec in input_specs.items():
+        if spec.get("signature") or spec["dtype"] == "string":
+            continue
+        shape = [batch_size, *spec["shape"][1:]]
+        if np.issubdtype(np.dtype(spec["dtype"]), np.integer):
+            info = np.iinfo(spec["dtype"])
+            inputs[name] = rng.integers(info.min, info.max, shape, endpoint=True).astype(
+                spec["dtype"]
+            )
+        else:
+            inputs[name] = rng.standard_normal(shape).astype(spec["dtype"])
+    return inputs
+
+
+def bench_version(version_path, batch_sizes=(1, 32)):
+    """Times every file of an exported version at each batch size, in one run.
+
+    Returns:
+        `{"rows": [{"format", "path", "bytes", "latency_ms": {batch: ms}}],
+        "ratios": {...}}`, with the int8 / float32 TFLite latency ratio at
+        each batch size and the SavedModel / float32 TFLite ratio.
+    """
+    import json
+    from pathlib import Path
+
+    from dlapps.errors import UserError
+    from dlapps.export import saved_model, tflite
+
+    version_path = Path(version_path)
+    report_path = version_path / "report.json"
+    if not report_path.is_file():
+        raise UserError(
+            f"{version_path} has no report.json: pass a version directory that "
+            "dlapps exported, such as saved_models/vision/1"
+        )
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    rows = []
+    for export in report["exports"]:
+        path = version_path / export["path"]
+        if export["format"] == "saved_model":
+            run = saved_model.signature_runner(path)
+        else:
+            run = tflite.TFLiteModel(path)
+        row = {
+            "format": export["format"],
+            "path": export["path"],
+            "bytes": export["bytes"],
+            "latency_ms": {},
+        }
+        for batch_size in batch_sizes:
+            batch = synthetic_inputs(report["inputs"], batch_size)
+            row["latency_ms"][batch_size] = median_latency_ms(lambda b=batch, r=run: r(b))
+        rows.append(row)
+    by_format = {row["format"]: row["latency_ms"] for row in rows}
+    ratios = {}
+    for numerator, denominator in (
+        ("tflite_int8", "tflite_float32"),
+        ("tflite_dynamic", "tflite_float32"),
+        ("saved_model", "tflite_float32"),
+    ):
+        if numerator in by_format and denominator in by_format:
+            for batch_size in batch_sizes:
+                ratios[f"{numerator}/{denominator}@{batch_size}"] = (
+                    by_format[numerator][batch_size] / by_format[denominator][batch_size]
+                )
+    return {
+        "app": report["app"],
+        "version": report["version"],
+        "rows": rows,
+        "ratios": ratios,
+    }
+
+
+def format_bench(result):
+    """The bench result as a table with the ratios under it."""
+    batch_sizes = list(result["rows"][0]["latency_ms"]) if result["rows"] else []
+    header = f"{'format':<18}{'size':>10}" + "".join(f"{f'ms@{b}':>11}" for b in batch_sizes)
+    lines = [f"{result['app']} v{result['version']}: median latency", header]
+    for row in result["rows"]:
+        lines.append(
+            f"{row['format']:<18}{row['bytes'] / 1024:>8.0f}KB"
+            + "".join(f"{row['latency_ms'][b]:>11.3f}" for b in batch_sizes)
+        )
+    for name, value in result["ratios"].items():
+        lines.append(f"{name:<40}{value:6.2f}x")
+    return "\n".join(lines)

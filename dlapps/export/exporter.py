@@ -1,0 +1,164 @@
+"""The one exporter every app uses: SavedModel + TFLite variants + report.json.
+
+An app describes what to export in an `ExportSpec`; `export_model` writes
+everything into a staging directory, checks every file against the Keras
+model on the test split (task metric, max abs difference, latency) and
+publishes it as the next version directory:
+
+    saved_models/<app>/<version>/
+        saved_model.pb, variables/      the SavedModel TF Serving loads
+        <app>_float32.tflite ...        one file per TFLite variant
+        labels.txt                      label i on line i
+        report.json                     what the model is and how it measured
+        figures/*.png                   training curves, confusion matrix, ...
+"""
+
+import dataclasses
+import datetime
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from dlapps import report as report_lib
+from dlapps.export import benchmark, saved_model, tflite, versioning
+
+FILE_SUFFIXES = {
+    "tflite_float32": "float32",
+    "tflite_float16": "float16",
+    "tflite_dynamic": "dynamic_int8",
+    "tflite_int8": "int8",
+}
+
+
+@dataclasses.dataclass
+class ExportSpec:
+    """What an app exports and how each exported file is checked.
+
+    Attributes:
+        app: the app's name; the base path is `<output>/<app>`.
+        model: the trained Keras model whose variables are exported.
+        serving: SavedModel endpoints on raw inputs; the first is
+            "serving_default".
+        tflite: the endpoint converted to TFLite: fixed shapes apart from
+            batch, builtin ops only, returning `output_key`.
+        output_key: the output compared across all formats.
+        test_inputs: input name -> test-split array, fed to `tflite` and
+            to the SavedModel's "serving_default".
+        reference: the Keras model's `output_key` on `test_inputs`.
+        score: `callable(outputs) -> dict` of task metrics, computed on
+            any format's `output_key` output over `test_inputs`.
+        representative_data: `callable()` yielding input dicts from the
+            training data, to calibrate full-int8 quantization.
+        labels: label names, written to labels.txt.
+        inputs, outputs: description of the signature for the report.
+        tflite_formats: which TFLite variants to write.
+    """
+
+    app: str
+    model: object
+    serving: list
+    tflite: saved_model.Endpoint
+    output_key: str
+    test_inputs: dict
+    reference: np.ndarray
+    score: object
+    representative_data: object
+    labels: list
+    inputs: dict = dataclasses.field(default_factory=dict)
+    outputs: dict = dataclasses.field(default_factory=dict)
+    tflite_formats: tuple = tflite.TFLITE_FORMATS
+
+
+def measure(run, spec, latency_batches=(1, 32)):
+    """Runs a model over the test inputs and measures it against Keras.
+
+    Args:
+        run: `callable(inputs dict) -> outputs dict` for one batch.
+        spec: the `ExportSpec` with test inputs, reference and score.
+
+    Returns:
+        `{"metrics", "max_abs_diff", "latency_ms", "latency_ms_batch_32"}`.
+    """
+    outputs = []
+    count = len(spec.reference)
+    for start in range(0, count, 256):
+        batch = {k: v[start : start + 256] for k, v in spec.test_inputs.items()}
+        outputs.append(np.asarray(run(batch)[spec.output_key]))
+    outputs = np.concatenate(outputs)
+    result = {
+        "metrics": spec.score(outputs),
+        "max_abs_diff": float(np.max(np.abs(outputs.astype("float64") - spec.reference))),
+    }
+    for batch_size in latency_batches:
+        batch = benchmark.take_batch(spec.test_inputs, batch_size)
+        key = "latency_ms" if batch_size == 1 else f"latency_ms_batch_{batch_size}"
+        result[key] = benchmark.median_latency_ms(lambda b=batch: run(b))
+    return result
+
+
+def export_model(spec, output_dir="saved_models", metrics=None, extra_report=None, figures=()):
+    """Writes a new version of `spec.app` under `output_dir` and returns its report.
+
+    Nothing existing is overwritten: the version directory is new, and it
+    appears only once complete (see `versioning.publish`).
+
+    Args:
+        spec: an `ExportSpec`.
+        output_dir: the parent of the app's base path.
+        metrics: the Keras model's test metrics (name -> value).
+        extra_report: more top-level report keys (data, training, ...).
+        figures: PNG files to copy into `figures/`.
+
+    Returns:
+        The report dict, also written to `report.json`; `path` is the new
+        version directory.
+    """
+    base_path = Path(output_dir) / spec.app
+    staging = versioning.make_staging_directory(base_path)
+    try:
+        saved_model.write_saved_model(spec.model, spec.serving, staging)
+        (staging / "labels.txt").write_text("\n".join(spec.labels) + "\n", encoding="utf-8")
+        exports = [{"format": "saved_model", "path": ".", "bytes": _directory_bytes(staging)}]
+        exports[0].update(measure(saved_model.signature_runner(staging), spec))
+        with tempfile.TemporaryDirectory() as tflite_source:
+            saved_model.write_saved_model(spec.model, [spec.tflite], tflite_source)
+            for tflite_format in spec.tflite_formats:
+                content = tflite.convert(tflite_source, tflite_format, spec.representative_data)
+                name = f"{spec.app}_{FILE_SUFFIXES[tflite_format]}.tflite"
+                (staging / name).write_bytes(content)
+                entry = {"format": tflite_format, "path": name, "bytes": len(content)}
+                entry.update(measure(tflite.TFLiteModel(content), spec))
+                exports.append(entry)
+        if figures:
+            (staging / "figures").mkdir()
+            for figure in figures:
+                shutil.copy(figure, staging / "figures" / Path(figure).name)
+        report = {
+            "app": spec.app,
+            "version": None,
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "labels": list(spec.labels),
+            "inputs": spec.inputs,
+            "outputs": spec.outputs,
+            "metrics": dict(metrics or {}),
+            "exports": exports,
+            "figures": [f"figures/{Path(f).name}" for f in figures],
+        }
+        report.update(extra_report or {})
+
+        def write_report(version):
+            report["version"] = version
+            report_lib.write_json(report, staging / "report.json")
+
+        version_path = versioning.publish(staging, base_path, before_rename=write_report)
+    except BaseException:
+        versioning.discard(staging)
+        raise
+    report["path"] = str(version_path)
+    return report
+
+
+def _directory_bytes(path):
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())

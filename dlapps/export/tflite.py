@@ -1,0 +1,151 @@
+"""TFLite conversion (four variants) and a small LiteRT runner.
+
+The variants, from largest to smallest:
+
+- `tflite_float32`: the float model as is; outputs match Keras to ~1e-6.
+- `tflite_float16`: weights stored as float16 (half the size), computed
+  in float32 on CPUs; GPUs delegates can run it in half precision.
+- `tflite_dynamic`: weights stored as int8, activations quantized on the fly
+  per batch; no calibration data needed.
+- `tflite_int8`: everything int8 with uint8 image input, calibrated on
+  representative data; the fastest on CPUs, NPUs and microcontrollers.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from dlapps.errors import UserError
+
+TFLITE_FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8")
+
+
+def convert(
+    saved_model_path,
+    tflite_format,
+    representative_data=None,
+    signature="serving_default",
+):
+    """Converts one signature of a SavedModel to TFLite, builtin ops only.
+
+    Converting from a SavedModel (rather than from a Keras 3 model's
+    concrete function) is what carries the weights into the file.
+
+    Args:
+        saved_model_path: a SavedModel whose `signature` has fixed shapes
+            apart from the batch dimension.
+        tflite_format: one of `TFLITE_FORMATS`.
+        representative_data: for "tflite_int8": a callable returning an
+            iterable of input dicts (signature input name -> array) from
+            the training data, used to calibrate activation ranges.
+
+    Returns:
+        The `.tflite` flatbuffer as bytes.
+    """
+    if tflite_format not in TFLITE_FORMATS:
+        raise ValueError(
+            f"unknown TFLite format {tflite_format!r}: choose one of {', '.join(TFLITE_FORMATS)}"
+        )
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(saved_model_path), signature_keys=[signature]
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if tflite_format != "tflite_float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if tflite_format == "tflite_float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if tflite_format == "tflite_int8":
+        if representative_data is None:
+            raise ValueError("tflite_int8 needs representative_data to calibrate")
+        converter.representative_dataset = representative_data
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # The graph's image input is already uint8 pixels; the output stays float.
+        converter.inference_input_type = tf.uint8
+    return converter.convert()
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # boards that only have the older package
+        from tflite_runtime.interpreter import Interpreter
+    return Interpreter
+
+
+class TFLiteModel:
+    """Runs a `.tflite` file on the LiteRT interpreter with named inputs and outputs.
+
+    Quantized outputs are dequantized; the batch dimension is resized to
+    whatever batch is passed in.
+
+    Example:
+
+    >>> model = TFLiteModel("saved_models/vision/1/vision_int8.tflite")
+    >>> model({"images": images})["probabilities"].shape
+    (32, 10)
+    """
+
+    def __init__(self, model, num_threads=None):
+        content = model if isinstance(model, bytes) else None
+        path = None if content is not None else str(model)
+        try:
+            self.interpreter = _interpreter_class()(
+                model_path=path, model_content=content, num_threads=num_threads
+            )
+        except (ValueError, RuntimeError) as error:
+            raise UserError(f"{model} is not a readable .tflite file ({error})") from None
+        signatures = self.interpreter.get_signature_list()
+        if signatures:
+            runner = self.interpreter.get_signature_runner(next(iter(signatures)))
+            self.inputs = runner.get_input_details()
+            self.outputs = runner.get_output_details()
+        else:
+            self.inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
+            self.outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
+        self._batch = None
+
+    def _prepare(self, batch):
+        if batch == self._batch:
+            return
+        for details in self.inputs.values():
+            shape = list(details["shape"])
+            self.interpreter.resize_tensor_input(details["index"], [batch, *shape[1:]])
+        self.interpreter.allocate_tensors()
+        self._batch = batch
+
+    def __call__(self, inputs):
+        """Runs one batch: `inputs` maps input name -> array; returns name -> array."""
+        batch = len(next(iter(inputs.values())))
+        self._prepare(batch)
+        for name, value in inputs.items():
+            details = self.inputs[name]
+            self.interpreter.set_tensor(details["index"], np.asarray(value, details["dtype"]))
+        self.interpreter.invoke()
+        results = {}
+        for name, details in self.outputs.items():
+            value = self.interpreter.get_tensor(details["index"])
+            scale, zero_point = details["quantization"]
+            if scale:
+                value = (value.astype("float32") - zero_point) * scale
+            results[name] = value
+        return results
+
+    def run_batched(self, inputs, batch_size=256):
+        """Runs over all of `inputs` in batches; returns name -> concatenated array."""
+        count = len(next(iter(inputs.values())))
+        parts = {}
+        for start in range(0, count, batch_size):
+            batch = {name: value[start : start + batch_size] for name, value in inputs.items()}
+            for name, value in self(batch).items():
+                parts.setdefault(name, []).append(value)
+        return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def is_tflite(path):
+    """Whether `path` is a file that names itself a TFLite flatbuffer."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with open(path, "rb") as file:
+        return file.read(8)[4:8] == b"TFL3"

@@ -1,0 +1,77 @@
+"""What every app's run leaves for people to look at: curves, summary lines."""
+
+import json
+import math
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as _pyplot
+
+    return _pyplot
+
+
+def plot_history(history, path, title="Training curves"):
+    """Writes one panel per metric (loss, accuracy, ...) with its validation twin.
+
+    Args:
+        history: `keras.callbacks.History.history`: name -> values per epoch.
+        path: the PNG to write.
+    """
+    names = [n for n in history if not n.startswith("val_") and n != "learning_rate"]
+    plt = pyplot()
+    figure, axes = plt.subplots(1, max(1, len(names)), figsize=(5 * max(1, len(names)), 3.5))
+    axes = [axes] if len(names) <= 1 else list(axes)
+    for axis, name in zip(axes, names, strict=False):
+        epochs = range(1, len(history[name]) + 1)
+        axis.plot(epochs, history[name], label="train")
+        if f"val_{name}" in history:
+            axis.plot(epochs, history[f"val_{name}"], label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_title(name)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def _format_value(value):
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def format_summary(report):
+    """A short human summary of a `report.json` dict: metrics, then one line per file."""
+    lines = [f"{report['app']} v{report['version']}  ({report.get('path', '')})"]
+    metrics = ", ".join(f"{k} {_format_value(v)}" for k, v in report["metrics"].items())
+    lines.append(f"  keras model: {metrics}")
+    if "training" in report:
+        training = report["training"]
+        lines.append(f"  trained {training['epochs']} epochs in {training['seconds']:.1f} s")
+    header = f"  {'format':<18}{'size':>10}  {'metrics':<24}{'max|diff|':>11}{'ms@1':>9}"
+    lines.append(header)
+    for export in report["exports"]:
+        metrics = ", ".join(f"{k} {_format_value(v)}" for k, v in export.get("metrics", {}).items())
+        diff = export.get("max_abs_diff")
+        latency = export.get("latency_ms")
+        lines.append(
+            f"  {export['format']:<18}{export['bytes'] / 1024:>8.0f}KB  {metrics:<24}"
+            f"{'' if diff is None else f'{diff:.2e}':>11}"
+            f"{'' if latency is None else f'{latency:.3f}':>9}"
+        )
+    return "\n".join(lines)
+
+
+def write_json(data, path):
+    """Writes `data` as indented JSON."""
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(data, file, indent=2, sort_keys=False)
+        file.write("\n")
+    return path

@@ -1,0 +1,190 @@
+"""The one training driver every application goes through.
+
+data (tf.data) -> model built in the strategy's scope -> `model.fit` with the
+shared optimizer and callbacks -> evaluation on the test split -> export
+(SavedModel + TFLite, each checked) -> report.
+
+Example:
+
+>>> from dlapps import training
+>>> from dlapps.application import get_application
+>>> config = training.TrainConfig(app="vision", epochs=5)
+>>> result = training.run(get_application("vision"), config)
+>>> result.report["metrics"]["accuracy"]
+0.97...
+"""
+
+import dataclasses
+import math
+import shutil
+import time
+from pathlib import Path
+
+import keras
+
+from dlapps import callbacks as callbacks_lib
+from dlapps import distribute, optimizers, report
+from dlapps.export import export_model
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of one training run; `None` means "the application's default".
+
+    Attributes:
+        app: application name.
+        data: the `--data` value (app-specific; e.g. "digits", a folder,
+            "tfds:mnist").
+        epochs, batch_size: training length and per-replica batch size.
+        optimizer, learning_rate, schedule, warmup_epochs, weight_decay,
+            momentum, nesterov, clipnorm: see `dlapps.optimizers`.
+        strategy: see `dlapps.distribute.get_strategy`.
+        output: parent of the exported version directories.
+        workdir: checkpoints, logs and the resume backup go to
+            `<workdir>/<app>`.
+        time_budget: stop training cleanly after this many seconds.
+        patience: early-stopping patience in epochs (`None`: the app's
+            default; 0: no early stopping).
+        restart: discard an interrupted run's backup instead of resuming.
+        export: write a new version under `output` after training.
+        seed: seeds data splits, initialisation and shuffling.
+        verbose: Keras' progress output (0 silent, 1 bar, 2 one line/epoch).
+        options: the application's own settings (e.g. vision's `model`).
+    """
+
+    app: str
+    data: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    schedule: str | None = None
+    warmup_epochs: float | None = None
+    weight_decay: float | None = None
+    momentum: float | None = None
+    nesterov: bool = False
+    clipnorm: float | None = None
+    strategy: str = "auto"
+    output: str = "saved_models"
+    workdir: str = "runs"
+    time_budget: float | None = None
+    patience: int | None = None
+    restart: bool = False
+    export: bool = True
+    seed: int = 0
+    verbose: int | str = "auto"
+    options: dict = dataclasses.field(default_factory=dict)
+
+    def with_defaults(self, defaults):
+        """A copy where every `None` setting takes the application's default."""
+        values = {
+            field.name: defaults[field.name]
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) is None and field.name in defaults
+        }
+        return dataclasses.replace(self, **values)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `run` returns: the model, its data, history and the export report."""
+
+    model: keras.Model
+    data: object
+    history: dict
+    metrics: dict
+    report: dict
+
+
+def run(application, config):
+    """Trains, evaluates and (unless `config.export` is False) exports one app.
+
+    Returns:
+        A `TrainResult`; `result.report` is the exported `report.json`
+        (or, without export, the metrics and training summary).
+    """
+    config = config.with_defaults(application.defaults)
+    keras.utils.set_random_seed(config.seed)
+    strategy = distribute.get_strategy(config.strategy)
+    workdir = Path(config.workdir) / application.name
+    if config.restart:
+        shutil.rmtree(workdir / "backup", ignore_errors=True)
+    figures_dir = workdir / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+
+    # Fail on a bad optimizer or schedule before spending time on data.
+    optimizers.make_optimizer(
+        config.optimizer,
+        config.learning_rate,
+        schedule=config.schedule,
+        total_steps=1000,
+        warmup_steps=0,
+        decay_steps=100,
+    )
+    data = application.load_data(config)
+    global_batch_size = config.batch_size * strategy.num_replicas_in_sync
+    train_dataset, validation_dataset = application.datasets(data, global_batch_size, config.seed)
+    steps_per_epoch = math.ceil(application.num_train_examples(data) / global_batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = min(int(round((config.warmup_epochs or 0) * steps_per_epoch)), total_steps - 1)
+
+    with strategy.scope():
+        model = application.build_model(config, data)
+        optimizer = optimizers.make_optimizer(
+            config.optimizer,
+            config.learning_rate,
+            schedule=config.schedule,
+            total_steps=total_steps,
+            warmup_steps=max(0, warmup_steps),
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+            clipnorm=config.clipnorm,
+            # "step" decays tenfold at a third and two thirds of training.
+            decay_steps=max(1, total_steps // 3),
+        )
+        model.compile(optimizer=optimizer, **application.compile_arguments(config, data))
+
+    callbacks = callbacks_lib.standard_callbacks(
+        workdir,
+        monitor=application.defaults.get("monitor", "val_loss"),
+        mode=application.defaults.get("monitor_mode", "auto"),
+        patience=config.patience or None,
+        time_budget_seconds=config.time_budget,
+    )
+    start = time.perf_counter()
+    history = model.fit(
+        train_dataset,
+        validation_data=validation_dataset,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=config.verbose,
+    )
+    seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in values] for k, values in history.history.items()}
+
+    metrics, details, figures = application.evaluate(model, data, figures_dir)
+    if history:
+        figures.insert(0, report.plot_history(history, figures_dir / "training_curves.png"))
+    training = {
+        "epochs": len(next(iter(history.values()), [])),
+        "seconds": round(seconds, 2),
+        "examples_per_second": round(
+            application.num_train_examples(data) * len(next(iter(history.values()), [])) / seconds,
+            1,
+        ),
+        "optimizer": config.optimizer,
+        "learning_rate": config.learning_rate,
+        "schedule": config.schedule,
+        "batch_size": global_batch_size,
+        "strategy": distribute.describe_strategy(strategy),
+        "history": history,
+    }
+    extra = {"data": data.summary(), "training": training, "evaluation": details}
+    if config.export:
+        exported = export_model(
+            application.export_spec(model, data), config.output, metrics, extra, figures
+        )
+    else:
+        exported = {"app": application.name, "metrics": metrics, **extra}
+    return TrainResult(model, data, history, metrics, exported)

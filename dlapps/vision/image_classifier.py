@@ -1,0 +1,89 @@
+"""The image classifier: preprocessing, augmentation, backbone and class head."""
+
+import keras
+
+from dlapps.vision import backbones
+from dlapps.vision.image_preprocessor import ImagePreprocessor
+
+
+def image_augmentation(flip=False, translation=0.1, rotation=0.04, zoom=0.1):
+    """Random geometric augmentation, active only while training.
+
+    Keras' random preprocessing layers pass images through unchanged at
+    inference, so they can stay inside the exported model.
+
+    Args:
+        flip: also flip left-right (right for photos, wrong for digits).
+        translation: largest shift, as a fraction of height and width.
+        rotation: largest rotation, as a fraction of a full turn.
+        zoom: largest zoom in or out, as a fraction.
+    """
+    layers = []
+    if flip:
+        layers.append(keras.layers.RandomFlip("horizontal"))
+    if translation:
+        layers.append(
+            keras.layers.RandomTranslation(translation, translation, fill_mode="constant")
+        )
+    if rotation:
+        layers.append(keras.layers.RandomRotation(rotation, fill_mode="constant"))
+    if zoom:
+        layers.append(keras.layers.RandomZoom(zoom, fill_mode="constant"))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def build_image_classifier(
+    num_classes,
+    image_size,
+    channels,
+    backbone="small_cnn",
+    width_multiplier=1.0,
+    augment=True,
+    flip=False,
+    dropout=0.3,
+):
+    """Builds a classifier that takes raw uint8 pixels of any size.
+
+    Layers, in order: `ImagePreprocessor` (cast, resize to `image_size`,
+    scale to 0..1), augmentation (training only), the backbone, global
+    average pooling, dropout and a softmax over the classes.
+
+    Args:
+        num_classes: number of classes, >= 2.
+        image_size: `(height, width)` the backbone sees.
+        channels: 1 for greyscale, 3 for RGB.
+        backbone: one of `backbones.BACKBONES`. Defaults to "small_cnn".
+        width_multiplier: channel scale for "mobilenet_v2".
+        augment: add random translation, rotation and zoom.
+        flip: add random left-right flips.
+        dropout: dropout rate before the classifier head.
+
+    Returns:
+        An uncompiled `keras.Model` from uint8 `(batch, H, W, channels)` to
+        class probabilities `(batch, num_classes)`.
+
+    Example:
+
+    >>> model = build_image_classifier(10, image_size=(16, 16), channels=1)
+    >>> model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    >>> model.predict(np.zeros((2, 8, 8, 1), "uint8"), verbose=0).shape
+    (2, 10)
+    """
+    if backbone not in backbones.BACKBONES:
+        raise ValueError(
+            f"unknown backbone {backbone!r}: choose one of {', '.join(backbones.BACKBONES)}"
+        )
+    # Layers.
+    inputs = keras.Input((None, None, channels), dtype="uint8", name="images")
+    x = ImagePreprocessor(image_size, name="preprocessor")(inputs)
+    if augment:
+        x = image_augmentation(flip=flip)(x)
+    if backbone == "small_cnn":
+        features = backbones.small_cnn(x)
+    else:
+        features = backbones.mobilenet_v2(x, width_multiplier)
+    # Head.
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"image_classifier_{backbone}")

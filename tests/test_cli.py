@@ -1,0 +1,182 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from dlapps import cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(capsys, *argv):
+    status = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _assert_one_line_error(status, err, *fragments):
+    assert status != 0
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def _folder(root, classes, per_class=5):
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for index in range(per_class):
+            Image.new("L", (12, 12), index * 30).save(root / name / f"{index}.png")
+    return root
+
+
+def test_train_on_an_empty_folder_says_how_to_lay_it_out(capsys, tmp_path):
+    (tmp_path / "data").mkdir()
+    status, _, err = _run(
+        capsys,
+        "train",
+        "vision",
+        "--data",
+        tmp_path / "data",
+        "--workdir",
+        tmp_path / "r",
+    )
+    _assert_one_line_error(
+        status, err, "no class sub-folders", "one sub-folder of images per class"
+    )
+
+
+def test_train_on_one_class_asks_for_two(capsys, tmp_path):
+    _folder(tmp_path / "data", ["cat"])
+    status, _, err = _run(
+        capsys,
+        "train",
+        "vision",
+        "--data",
+        tmp_path / "data",
+        "--workdir",
+        tmp_path / "r",
+    )
+    _assert_one_line_error(status, err, "only one class", "at least two")
+
+
+def test_train_on_a_corrupt_image_names_the_file(capsys, tmp_path):
+    _folder(tmp_path / "data", ["cat", "dog"])
+    (tmp_path / "data" / "dog" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    status, _, err = _run(
+        capsys,
+        "train",
+        "vision",
+        "--data",
+        tmp_path / "data",
+        "--workdir",
+        tmp_path / "r",
+    )
+    _assert_one_line_error(status, err, "bad.png", "could not decode")
+
+
+def test_unknown_optimizer_lists_the_valid_ones(capsys, tmp_path):
+    status, _, err = _run(capsys, "train", "vision", "--optimizer", "adma", "--workdir", tmp_path)
+    _assert_one_line_error(status, err, "unknown optimizer 'adma'", "adam, adamw, rmsprop, sgd")
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty_dir", "text_file"])
+def test_predict_on_something_that_is_not_a_model(capsys, tmp_path, kind):
+    path = {
+        "missing": tmp_path / "nope",
+        "empty_dir": tmp_path,
+        "text_file": tmp_path / "m.tflite",
+    }[kind]
+    if kind == "text_file":
+        path.write_text("not a model")
+    status, _, err = _run(capsys, "predict", path, "cat.png")
+    _assert_one_line_error(status, err, str(path))
+
+
+def test_predict_with_saved_model_and_int8_tflite_agree(capsys, trained_vision, tmp_path):
+    version = Path(trained_vision.report["path"])
+    images, labels = trained_vision.data.test
+    files = []
+    for index in range(3):
+        files.append(tmp_path / f"digit{index}.png")
+        Image.fromarray(images[index, :, :, 0]).resize((32, 32)).save(files[-1])
+    status, saved_out, err = _run(capsys, "predict", version, *files)
+    assert status == 0, err
+    status, tflite_out, err = _run(
+        capsys, "predict", version / "vision_int8.tflite", *files, "--top-k", "1"
+    )
+    assert status == 0, err
+    saved_top = [line.split(": ")[1].split(" ")[0] for line in saved_out.splitlines()]
+    tflite_top = [line.split(": ")[1].split(" ")[0] for line in tflite_out.splitlines()]
+    assert len(saved_top) == 3 and saved_top == tflite_top
+
+
+def test_predict_on_a_corrupt_image_names_it(capsys, trained_vision, tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"nope")
+    status, _, err = _run(capsys, "predict", trained_vision.report["path"], tmp_path / "broken.jpg")
+    _assert_one_line_error(status, err, "broken.jpg")
+
+
+def test_bench_times_batch_1_and_32_and_reports_int8_ratio(capsys, trained_vision):
+    status, out, err = _run(capsys, "bench", trained_vision.report["path"], "--json")
+    assert status == 0, err
+    result = json.loads(out)
+    formats = {row["format"] for row in result["rows"]}
+    assert {"saved_model", "tflite_float32", "tflite_int8"} <= formats
+    for row in result["rows"]:
+        assert set(row["latency_ms"]) == {"1", "32"} and all(
+            v > 0 for v in row["latency_ms"].values()
+        )
+    assert result["ratios"]["tflite_int8/tflite_float32@32"] > 0
+
+
+def test_evaluate_and_export_a_saved_keras_model(capsys, trained_vision, tmp_path):
+    model = trained_vision.model
+    model.save(tmp_path / "model.keras")
+    status, out, err = _run(capsys, "evaluate", "vision", tmp_path / "model.keras")
+    assert status == 0, err
+    assert (
+        abs(float(out.split("accuracy:")[1].split()[0]) - trained_vision.metrics["accuracy"]) < 1e-4
+    )
+    status, out, err = _run(
+        capsys,
+        "export",
+        "vision",
+        tmp_path / "model.keras",
+        "--output",
+        tmp_path / "out",
+    )
+    assert status == 0, err
+    assert (tmp_path / "out" / "vision" / "1" / "saved_model.pb").is_file()
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dlapps.cli",
+            "predict",
+            str(tmp_path / "missing"),
+            "x.png",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+@pytest.mark.parametrize("command", ["train vision", "predict", "bench", "export vision", "demo"])
+def test_help_shows_an_example_for_each_command(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*command.split(), "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "example" in out and "dlapps " in out

@@ -1,0 +1,156 @@
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlapps.application import get_application
+from dlapps.export import TFLiteModel, export_model, versioning
+from dlapps.export.saved_model import Endpoint
+
+
+@pytest.fixture(scope="module")
+def report(trained_vision):
+    return trained_vision.report
+
+
+def _exports(report):
+    return {export["format"]: export for export in report["exports"]}
+
+
+def test_report_json_has_the_keys_every_app_shares(report):
+    written = json.loads((Path(report["path"]) / "report.json").read_text())
+    for key in ("app", "version", "labels", "metrics", "exports"):
+        assert key in written
+    assert written["app"] == "vision" and written["version"] == 1
+    assert written["labels"] == [str(d) for d in range(10)]
+    assert set(_exports(written)) == {
+        "saved_model",
+        "tflite_float32",
+        "tflite_float16",
+        "tflite_dynamic",
+        "tflite_int8",
+    }
+    for export in written["exports"]:
+        assert {
+            "format",
+            "path",
+            "bytes",
+            "metrics",
+            "max_abs_diff",
+            "latency_ms",
+        } <= set(export)
+        assert (Path(report["path"]) / export["path"]).exists()
+        assert export["latency_ms"] > 0
+
+
+def test_float_exports_match_keras(report):
+    exports = _exports(report)
+    assert exports["saved_model"]["max_abs_diff"] <= 1e-5
+    assert exports["tflite_float32"]["max_abs_diff"] <= 1e-4
+    assert exports["tflite_float16"]["max_abs_diff"] <= 1e-2
+
+
+def test_quantized_exports_keep_accuracy_within_two_points(report):
+    keras_accuracy = report["metrics"]["accuracy"]
+    for tflite_format in ("tflite_dynamic", "tflite_int8"):
+        accuracy = _exports(report)[tflite_format]["metrics"]["accuracy"]
+        assert accuracy >= keras_accuracy - 0.02, tflite_format
+
+
+def test_full_int8_file_is_under_30_percent_of_float32(report):
+    exports = _exports(report)
+    assert exports["tflite_int8"]["bytes"] <= 0.30 * exports["tflite_float32"]["bytes"]
+
+
+def test_full_int8_file_takes_uint8_pixels_and_labels_sit_beside_it(report):
+    path = Path(report["path"])
+    model = TFLiteModel(path / "vision_int8.tflite")
+    assert model.inputs["images"]["dtype"] == np.uint8
+    assert list(model.inputs["images"]["shape"][1:]) == [8, 8, 1]
+    assert (path / "labels.txt").read_text().split() == [str(d) for d in range(10)]
+
+
+def test_report_carries_figures(report):
+    for figure in report["figures"]:
+        assert (Path(report["path"]) / figure).stat().st_size > 1000
+    assert "figures/confusion_matrix.png" in report["figures"]
+    assert "figures/training_curves.png" in report["figures"]
+
+
+def test_saved_model_serves_in_a_process_that_imports_only_tensorflow(report, trained_vision):
+    images = trained_vision.data.test[0][:4]
+    expected = trained_vision.model.predict(images, verbose=0)
+    np.save(Path(report["path"]).parent / "images.npy", images)
+    script = textwrap.dedent(
+        f"""
+        import io, json, sys
+        import numpy as np
+        import tensorflow as tf
+        from PIL import Image
+        loaded = tf.saved_model.load({report["path"]!r})
+        images = np.load({str(Path(report["path"]).parent / "images.npy")!r})
+        raw = loaded.signatures["serving_default"](images=tf.constant(images))
+        png = io.BytesIO()
+        Image.fromarray(images[0, :, :, 0]).save(png, format="PNG")
+        encoded = loaded.signatures["serve_bytes"](image_bytes=tf.constant([png.getvalue()]))
+        print(json.dumps({{
+            "probabilities": raw["probabilities"].numpy().tolist(),
+            "labels": [label.decode() for label in raw["label"].numpy()],
+            "bytes_probabilities": encoded["probabilities"].numpy().tolist(),
+            "dlapps_imported": any(name.startswith("dlapps") for name in sys.modules),
+        }}))
+        """
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    ).stdout
+    served = json.loads(output.strip().splitlines()[-1])
+    assert not served["dlapps_imported"]
+    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5)
+    assert served["labels"] == [str(i) for i in expected.argmax(-1)]
+    np.testing.assert_allclose(served["bytes_probabilities"][0], expected[0], atol=1e-5)
+
+
+def test_another_export_is_a_new_version_and_leaves_the_first_untouched(trained_vision, tmp_path):
+    first = Path(trained_vision.report["path"])
+    before = {p: p.stat().st_mtime_ns for p in first.rglob("*")}
+    application = get_application("vision")
+    spec = application.export_spec(trained_vision.model, trained_vision.data)
+    spec.tflite_formats = ("tflite_float32",)
+    second = export_model(spec, first.parent.parent, {"accuracy": 0.0})
+    assert second["version"] == 2 and Path(second["path"]).name == "2"
+    assert {p: p.stat().st_mtime_ns for p in first.rglob("*")} == before
+    assert not [p for p in first.parent.iterdir() if p.name.startswith(".staging")]
+
+
+def test_a_failed_export_leaves_no_version_directory(trained_vision, tmp_path):
+    application = get_application("vision")
+    spec = application.export_spec(trained_vision.model, trained_vision.data)
+
+    def broken(images):
+        raise RuntimeError("conversion failed on purpose")
+
+    spec.tflite = Endpoint("serving_default", broken, spec.tflite.input_signature)
+    with pytest.raises(RuntimeError, match="on purpose"):
+        export_model(spec, tmp_path, {})
+    assert list((tmp_path / "vision").iterdir()) == []
+
+
+def test_publish_never_replaces_an_existing_version(tmp_path):
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "keep.txt").write_text("user's file")
+    (tmp_path / "3").mkdir()
+    staging = versioning.make_staging_directory(tmp_path)
+    (staging / "new.txt").write_text("new")
+    target = versioning.publish(staging, tmp_path)
+    assert target.name == "4"
+    assert (tmp_path / "1" / "keep.txt").read_text() == "user's file"
+    assert versioning.existing_versions(tmp_path) == [1, 3, 4]

@@ -1,0 +1,52 @@
+import pytest
+
+from dlapps import training
+from dlapps.application import get_application
+from dlapps.errors import UserError
+
+
+def _config(tmp_path, **overrides):
+    values = dict(
+        app="vision",
+        output=str(tmp_path / "out"),
+        workdir=str(tmp_path / "runs"),
+        verbose=0,
+        export=False,
+    )
+    values.update(overrides)
+    return training.TrainConfig(**values)
+
+
+def test_trained_digits_model_beats_chance_by_far(trained_vision):
+    assert trained_vision.metrics["accuracy"] > 0.8
+    assert trained_vision.report["training"]["epochs"] == 3
+
+
+def test_time_budget_stops_a_long_run_early(tmp_path):
+    result = training.run(get_application("vision"), _config(tmp_path, epochs=500, time_budget=3.0))
+    assert 1 <= result.report["training"]["epochs"] < 500
+    assert result.report["training"]["seconds"] < 30
+
+
+def test_unknown_optimizer_fails_before_any_data_is_loaded(tmp_path):
+    config = _config(tmp_path, optimizer="adma", data=str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="unknown optimizer 'adma': choose one of adam, adamw"):
+        training.run(get_application("vision"), config)
+
+
+def test_unknown_application_lists_the_known_ones():
+    with pytest.raises(UserError, match="choose one of vision"):
+        get_application("visoin")
+
+
+def test_folder_of_shapes_trains_to_95_percent(tmp_path, shapes_folder):
+    config = _config(
+        tmp_path,
+        data=str(shapes_folder),
+        epochs=30,
+        batch_size=16,
+        patience=0,
+        options={"image_size": (32, 32)},
+    )
+    result = training.run(get_application("vision"), config)
+    assert result.metrics["accuracy"] >= 0.95
