@@ -159,6 +159,7 @@ def run(application, config):
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=config.verbose,
+        shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
     )
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in values] for k, values in history.history.items()}

@@ -79,6 +79,7 @@ def test_report_carries_figures(report):
         assert (Path(report["path"]) / figure).stat().st_size > 1000
     assert "figures/confusion_matrix.png" in report["figures"]
     assert "figures/training_curves.png" in report["figures"]
+    assert "figures/predictions.png" in report["figures"]
 
 
 def test_saved_model_serves_in_a_process_that_imports_only_tensorflow(report, trained_vision):

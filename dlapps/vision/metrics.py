@@ -69,3 +69,31 @@ def plot_confusion_matrix(matrix, class_names, path, title="Confusion matrix (te
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
     return path
+
+
+def plot_predictions(images, labels, probabilities, class_names, path, count=32):
+    """Writes a grid of test images titled "predicted (true)", mistakes first, in red."""
+    pyplot = report.pyplot()
+    predictions = np.argmax(probabilities, axis=-1)
+    wrong = np.flatnonzero(predictions != labels)
+    right = np.flatnonzero(predictions == labels)
+    chosen = np.concatenate([wrong, right])[:count]
+    columns = 8
+    rows = max(1, -(-len(chosen) // columns))
+    figure, axes = pyplot.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.5))
+    for axis in np.ravel(axes):
+        axis.axis("off")
+    for axis, index in zip(np.ravel(axes), chosen, strict=False):
+        image = images[index]
+        axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+        mistaken = predictions[index] != labels[index]
+        axis.set_title(
+            f"{class_names[predictions[index]]} ({class_names[labels[index]]})",
+            color="red" if mistaken else "black",
+            fontsize=8,
+        )
+    figure.suptitle(f"Test predictions: predicted (true); {len(wrong)} mistakes in {len(labels)}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return path

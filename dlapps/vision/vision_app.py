@@ -133,8 +133,11 @@ class VisionApp(Application):
             data.labels,
             Path(figures_dir) / "confusion_matrix.png",
         )
+        predictions = metrics.plot_predictions(
+            images, labels, probabilities, data.labels, Path(figures_dir) / "predictions.png"
+        )
         details = {k: result[k] for k in ("per_class", "confusion_matrix")}
-        return result["metrics"], details, [figure]
+        return result["metrics"], details, [figure, predictions]
 
     def export_spec(self, model, data):
         images, labels = data.test

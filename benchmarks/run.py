@@ -1,0 +1,176 @@
+"""The benchmark table: quality and speed of every app with its default settings.
+
+Trains each app on its built-in data (the vision app over three seeds, plus
+a generated folder of shapes), exports the seed-0 model, times every
+exported file at batch 1 and 32 in one run, and writes
+`benchmarks/RESULTS.md` and `benchmarks/results.json`.
+
+    make bench          # or: .venv/bin/python benchmarks/run.py
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from dlapps import training  # noqa: E402
+from dlapps.application import get_application  # noqa: E402
+from dlapps.export import benchmark  # noqa: E402
+from dlapps.vision.shapes import write_shapes_folder  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def _train(config):
+    with contextlib.redirect_stdout(sys.stderr):
+        return training.run(get_application(config.app), config)
+
+
+def bench_vision(workdir, seeds):
+    runs = []
+    for seed in seeds:
+        print(f"vision: digits, seed {seed}", file=sys.stderr)
+        result = _train(
+            training.TrainConfig(
+                app="vision",
+                seed=seed,
+                workdir=f"{workdir}/runs",
+                output=f"{workdir}/models",
+                restart=True,
+                verbose=2,
+                export=seed == seeds[0],
+            )
+        )
+        runs.append({"seed": seed, "accuracy": result.metrics["accuracy"], **_timing(result)})
+        if seed == seeds[0]:
+            exported = result.report
+    print("vision: folder of drawn shapes", file=sys.stderr)
+    folder = write_shapes_folder(Path(workdir) / "shapes", images_per_class=60)
+    shapes = _train(
+        training.TrainConfig(
+            app="vision",
+            data=str(folder),
+            epochs=30,
+            batch_size=16,
+            patience=0,
+            workdir=f"{workdir}/runs_shapes",
+            restart=True,
+            verbose=2,
+            export=False,
+            options={"image_size": (32, 32)},
+        )
+    )
+    print("vision: timing every exported file", file=sys.stderr)
+    timed = benchmark.bench_version(exported["path"], (1, 32))
+    latency = {row["format"]: row["latency_ms"] for row in timed["rows"]}
+    files = [
+        {
+            "format": export["format"],
+            "bytes": export["bytes"],
+            "accuracy": export["metrics"]["accuracy"],
+            "max_abs_diff": export["max_abs_diff"],
+            "latency_ms_batch_1": latency[export["format"]][1],
+            "latency_ms_batch_32": latency[export["format"]][32],
+        }
+        for export in exported["exports"]
+    ]
+    sizes = {f["format"]: f["bytes"] for f in files}
+    return {
+        "digits": runs,
+        "shapes_folder": {"accuracy": shapes.metrics["accuracy"], **_timing(shapes)},
+        "files": files,
+        "ratios": {
+            **timed["ratios"],
+            "int8_bytes/float32_bytes": sizes["tflite_int8"] / sizes["tflite_float32"],
+        },
+    }
+
+
+def _timing(result):
+    training_info = result.report["training"]
+    return {
+        "epochs": training_info["epochs"],
+        "seconds": training_info["seconds"],
+        "examples_per_second": training_info["examples_per_second"],
+    }
+
+
+def write_markdown(results, path):
+    vision = results["vision"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`make bench` on {results['machine']['cpus']} CPU cores, "
+        f"{results['machine']['platform']}; "
+        f"TensorFlow {results['versions']['tensorflow']}, Keras {results['versions']['keras']}; "
+        f"{results['date']}, {results['seconds']:.0f} s in all.",
+        "",
+        "## vision: built-in digits, default settings",
+        "",
+        "| seed | test accuracy | epochs | training s | examples/s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for run in vision["digits"]:
+        lines.append(
+            f"| {run['seed']} | {run['accuracy']:.4f} | {run['epochs']} | {run['seconds']:.1f} "
+            f"| {run['examples_per_second']:.0f} |"
+        )
+    shapes = vision["shapes_folder"]
+    lines += [
+        "",
+        f"Folder of drawn shapes (4 classes, mixed sizes and formats, 32x32): test accuracy "
+        f"{shapes['accuracy']:.4f} in {shapes['seconds']:.1f} s.",
+        "",
+        "## vision: exported files (seed 0)",
+        "",
+        "| format | size KB | accuracy | max abs diff | ms @ batch 1 | ms @ batch 32 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in vision["files"]:
+        lines.append(
+            f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['accuracy']:.4f} "
+            f"| {f['max_abs_diff']:.2e} | {f['latency_ms_batch_1']:.3f} "
+            f"| {f['latency_ms_batch_32']:.3f} |"
+        )
+    lines += ["", "Ratios, measured within the same run:", ""]
+    lines += [f"- {name}: {value:.2f}" for name, value in vision["ratios"].items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--output", default=str(HERE))
+    args = parser.parse_args()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as workdir:
+        vision = bench_vision(workdir, args.seeds)
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "seconds": time.perf_counter() - start,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+        },
+        "vision": vision,
+    }
+    output = Path(args.output)
+    (output / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_markdown(results, output / "RESULTS.md")
+    print((output / "RESULTS.md").read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()
