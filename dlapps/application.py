@@ -12,6 +12,7 @@ from dlapps.errors import UserError
 
 APPLICATIONS = {
     "vision": "dlapps.vision.vision_app:VisionApp",
+    "gan": "dlapps.gan.gan_app:GanApp",
 }
 
 
@@ -49,6 +50,10 @@ class Application:
     def compile_arguments(self, config, data):
         """Returns `model.compile` keyword arguments apart from the optimizer."""
         raise NotImplementedError
+
+    def extra_callbacks(self, config, data, workdir):
+        """Callbacks of this app on top of the standard set (e.g. a sample grid)."""
+        return []
 
     def evaluate(self, model, data, figures_dir):
         """Measures the model on the test split.

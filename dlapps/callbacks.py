@@ -280,3 +280,43 @@ def standard_callbacks(
     if time_budget_seconds is not None:
         callbacks.append(TimeBudget(time_budget_seconds, backup=backup_callback))
     return callbacks
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes a PNG grid of images from a fixed input every `every` epochs.
+
+    For generative models: the same noise each time, so the grids show how
+    the generator's output for one input evolves. The last grid is also
+    written as `final.png`.
+
+    Args:
+        generate: `callable(model) -> uint8 images (n, height, width, channels)`,
+            called with the model being trained.
+        directory: where to write `epoch_NNN.png` and `final.png`.
+        every: epochs between grids.
+
+    Example:
+
+    >>> SampleGrid(lambda model: model.generate(64, seed=0), "runs/gan/samples", every=5)
+    """
+
+    def __init__(self, generate, directory, every=5):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.generate = generate
+        self.directory = pathlib.Path(directory)
+        self.every = every
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            self._write(f"epoch_{epoch + 1:03d}.png")
+
+    def on_train_end(self, logs=None):
+        self._write("final.png")
+
+    def _write(self, name):
+        from dlapps.report import save_image_grid
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        save_image_grid(self.generate(self.model), self.directory / name)

@@ -18,14 +18,16 @@ EXAMPLES = {
   dlapps train vision                               # built-in digits
   dlapps train vision --data photos/ --epochs 20    # one sub-folder per class
   dlapps train vision --data tfds:mnist --model mobilenet_v2 --width-multiplier 0.5
-  dlapps train vision --optimizer sgd --momentum 0.9 --nesterov --schedule step""",
+  dlapps train vision --optimizer sgd --momentum 0.9 --nesterov --schedule step
+  dlapps train gan --gan wgan_gp --time-budget 300""",
     "evaluate": """example:
   dlapps evaluate vision runs/vision/best.keras --data photos/""",
     "export": """example:
   dlapps export vision runs/vision/best.keras --data photos/   # a new saved_models/vision/N""",
     "predict": """examples:
   dlapps predict saved_models/vision/1 cat.png dog.jpg
-  dlapps predict saved_models/vision/1/vision_int8.tflite cat.png""",
+  dlapps predict saved_models/vision/1/vision_int8.tflite cat.png
+  dlapps predict saved_models/gan/1 --num 64 --label 3 --out threes.png""",
     "bench": """example:
   dlapps bench saved_models/vision/1 --batch-sizes 1 32""",
     "demo": """example:
@@ -140,8 +142,12 @@ def build_parser():
     predict = command("predict", "run an exported SavedModel directory or .tflite file")
     _add_common(predict)
     predict.add_argument("model", help="saved_models/APP/VERSION or a .tflite file")
-    predict.add_argument("inputs", nargs="+", help="files to run the model on")
-    predict.add_argument("--top-k", type=_positive_int, default=3)
+    predict.add_argument("inputs", nargs="*", help="files to run the model on (vision)")
+    predict.add_argument("--top-k", type=_positive_int, default=3, help="vision: labels shown")
+    predict.add_argument("--num", type=_positive_int, default=64, help="gan: images to generate")
+    predict.add_argument("--label", type=int, help="gan: class to generate (conditional)")
+    predict.add_argument("--seed", type=int, default=0, help="gan: noise seed")
+    predict.add_argument("--out", help="gan: PNG grid to write (default: samples.png)")
 
     bench = command("bench", "time every exported file of a version at several batch sizes")
     _add_common(bench)
@@ -281,7 +287,8 @@ def _predict(args, out):
 
     _check_model_path(args.model)
     application = get_application(_resolve_app(args.model))
-    for line in application.predict(args.model, args.inputs, {"top_k": args.top_k}):
+    options = {k: getattr(args, k) for k in ("top_k", "num", "label", "seed", "out")}
+    for line in application.predict(args.model, args.inputs, options):
         print(line, file=out)
 
 

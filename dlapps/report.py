@@ -75,3 +75,29 @@ def write_json(data, path):
         json.dump(data, file, indent=2, sort_keys=False)
         file.write("\n")
     return path
+
+
+def image_grid(images, columns=8):
+    """Tiles uint8 images `(n, height, width, channels)` into one uint8 image."""
+    import numpy as np
+
+    images = np.asarray(images)
+    count, height, width, channels = images.shape
+    rows = -(-count // columns)
+    grid = np.zeros((rows * (height + 1) + 1, columns * (width + 1) + 1, channels), "uint8")
+    for index, image in enumerate(images):
+        top = 1 + (index // columns) * (height + 1)
+        left = 1 + (index % columns) * (width + 1)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def save_image_grid(images, path, columns=8, scale=4):
+    """Writes `images` as one PNG grid, each pixel drawn `scale` times larger."""
+    import numpy as np
+    from PIL import Image
+
+    grid = image_grid(images, columns)
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
+    return path

@@ -142,6 +142,7 @@ def run(application, config):
             clipnorm=config.clipnorm,
             # "step" decays tenfold at a third and two thirds of training.
             decay_steps=max(1, total_steps // 3),
+            **application.defaults.get("optimizer_options", {}),
         )
         model.compile(optimizer=optimizer, **application.compile_arguments(config, data))
 
@@ -149,9 +150,11 @@ def run(application, config):
         workdir,
         monitor=application.defaults.get("monitor", "val_loss"),
         mode=application.defaults.get("monitor_mode", "auto"),
+        checkpoint=application.defaults.get("checkpoint", True),
         patience=config.patience or None,
         time_budget_seconds=config.time_budget,
     )
+    callbacks += application.extra_callbacks(config, data, workdir)
     start = time.perf_counter()
     history = model.fit(
         train_dataset,

@@ -25,3 +25,27 @@ def test_vision_script_trains_evaluates_and_exports(tmp_path):
     accuracy = float(result.stdout.split("test accuracy:")[1].split()[0])
     assert accuracy > 0.5
     assert (tmp_path / "out" / "vision" / "1" / "vision_int8.tflite").is_file()
+
+
+def test_gan_script_trains_scores_and_exports(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "apps" / "gan.py"),
+            "--epochs",
+            "1",
+            "--classifier-epochs",
+            "1",
+            "--output",
+            str(tmp_path / "out"),
+            "--workdir",
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fid_floor" in result.stdout
+    assert (tmp_path / "out" / "gan" / "1" / "gan_float32.tflite").is_file()
+    assert (tmp_path / "samples.png").is_file()

@@ -187,6 +187,8 @@ class VisionApp(Application):
 
     def predict(self, model_path, inputs, options):
         top_k = options.get("top_k", 3)
+        if not inputs:
+            raise UserError("give one or more image files to classify")
         model_path = Path(model_path)
         if is_tflite(model_path):
             model = TFLiteModel(model_path)

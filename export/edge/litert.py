@@ -10,6 +10,11 @@ Example:
 >>> outputs = run(interpreter, np.zeros((4, 28, 28, 1), np.uint8))
 >>> outputs["probabilities"].shape
 (4, 10)
+
+Models with several inputs are fed by signature name with `run_named`:
+
+>>> run_named(gan, {"noise": noise, "label": labels})["images"].dtype
+dtype('uint8')
 """
 
 from pathlib import Path
@@ -126,29 +131,79 @@ def dequantize_output(array, output_details):
     return (array.astype(np.float32) - zero_point) * np.float32(scale)
 
 
-def _output_names(interpreter):
-    # The signature's names ("probabilities") are the ones the exporter chose;
-    # tensor names ("StatefulPartitionedCall:0") are converter internals. Only
-    # the private full signature list maps names to tensor indices, so fall
-    # back to tensor names where it is missing or there are several signatures.
-    details = interpreter.get_output_details()
+def _signature_names(interpreter, kind):
+    # The signature's names ("noise", "images") are the ones the exporter
+    # chose; tensor names ("serving_default_noise:0") are converter internals.
+    # Only the private full signature list maps names to tensor indices, so
+    # fall back to tensor names where it is missing or there are several
+    # signatures.
+    details = getattr(interpreter, f"get_{kind}_details")()
     try:
         signatures = interpreter._get_full_signature_list()
     except AttributeError:
         signatures = {}
-    if len(signatures) != 1:
-        return [d["name"] for d in details]
-    outputs = next(iter(signatures.values()))["outputs"]
-    by_index = {index: name for name, index in outputs.items()}
-    return [by_index.get(d["index"], d["name"]) for d in details]
+    by_index = {}
+    if len(signatures) == 1:
+        by_index = {i: name for name, i in next(iter(signatures.values()))[f"{kind}s"].items()}
+    return {by_index.get(d["index"], d["name"]): d for d in details}
+
+
+def input_details(interpreter):
+    """The model's inputs as a dict signature name -> input details.
+
+    Example:
+
+    >>> {name: d["shape_signature"].tolist() for name, d in input_details(gan).items()}
+    {'noise': [-1, 128], 'label': [-1]}
+    """
+    return _signature_names(interpreter, "input")
+
+
+def run_named(interpreter, inputs):
+    """Run a model with one or several named inputs on a batch in one invoke.
+
+    The names are the model's signature input names (see `input_details`).
+    Resizes each input's batch dimension to the length of its array (TFLite
+    files keep the size they were last run with), quantizes each array for
+    its input and dequantizes every output.
+
+    Args:
+        interpreter: from `load_interpreter`.
+        inputs: dict input name -> numpy array `(batch, ...)` of real values.
+
+    Returns:
+        A dict output name -> numpy array with the batch dimension first.
+
+    Example:
+
+    >>> noise = np.zeros((4, 128), np.float32)
+    >>> run_named(gan, {"noise": noise, "label": np.arange(4)})["images"].shape
+    (4, 28, 28, 1)
+    """
+    details = input_details(interpreter)
+    if set(inputs) != set(details):
+        raise EdgeError(
+            f"the model's inputs are {sorted(details)}, but {sorted(inputs)} were given"
+        )
+    arrays = {name: np.asarray(array) for name, array in inputs.items()}
+    for name, array in arrays.items():
+        shape = [len(array), *details[name]["shape"][1:]]
+        if list(details[name]["shape"]) != shape:
+            interpreter.resize_tensor_input(details[name]["index"], shape)
+    interpreter.allocate_tensors()
+    for name, array in arrays.items():
+        interpreter.set_tensor(details[name]["index"], quantize_input(array, details[name]))
+    interpreter.invoke()
+    return {
+        name: dequantize_output(interpreter.get_tensor(d["index"]), d)
+        for name, d in _signature_names(interpreter, "output").items()
+    }
 
 
 def run(interpreter, batch):
     """Run a single-input model on a whole batch in one invoke.
 
-    Resizes the input's batch dimension to `len(batch)` (TFLite files keep
-    the size they were last run with), quantizes the batch for the input and
-    dequantizes every output.
+    `run_named` for a model with one input, whatever its name.
 
     Args:
         interpreter: from `load_interpreter`.
@@ -162,20 +217,7 @@ def run(interpreter, batch):
     >>> run(interpreter, np.zeros((2, 28, 28, 1), np.uint8))["probabilities"].shape
     (2, 10)
     """
-    inputs = interpreter.get_input_details()
-    if len(inputs) != 1:
-        raise EdgeError(f"the model has {len(inputs)} inputs; run() feeds one")
-    details = inputs[0]
-    batch = np.asarray(batch)
-    shape = [len(batch), *details["shape"][1:]]
-    if list(details["shape"]) != shape:
-        interpreter.resize_tensor_input(details["index"], shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(details["index"], quantize_input(batch, details))
-    interpreter.invoke()
-    return {
-        name: dequantize_output(interpreter.get_tensor(d["index"]), d)
-        for name, d in zip(
-            _output_names(interpreter), interpreter.get_output_details(), strict=True
-        )
-    }
+    names = list(input_details(interpreter))
+    if len(names) != 1:
+        raise EdgeError(f"the model has {len(names)} inputs; run() feeds one: use run_named()")
+    return run_named(interpreter, {names[0]: batch})

@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+
+from dlapps import gan, training
+from dlapps.application import get_application
+from dlapps.vision import to_dataset
+
+
+@pytest.fixture(scope="module")
+def digit_batches(digits):
+    """256 digits at 16x16, scaled to [-1, 1], in batches of 32 with labels."""
+    import tensorflow as tf
+
+    from dlapps.gan.gan_app import _prepare
+
+    split = (_prepare(digits.train[0][:256], (16, 16)), digits.train[1][:256])
+    return to_dataset(split, 32).map(lambda x, y: (tf.cast(x, tf.float32) / 127.5 - 1.0, y))
+
+
+@pytest.mark.parametrize("flavour", ["dcgan", "conditional", "wgan_gp"])
+def test_each_flavour_trains_with_model_fit_without_nan(flavour, digit_batches):
+    num_classes = 10 if flavour == "conditional" else None
+    generator = gan.build_generator(16, (16, 16, 1), num_classes)
+    discriminator = gan.build_discriminator((16, 16, 1), num_classes)
+    if flavour == "dcgan":
+        model = gan.DCGAN(generator, discriminator, 16, label_smoothing=0.1)
+    elif flavour == "conditional":
+        model = gan.ConditionalGAN(generator, discriminator, 16, num_classes=10)
+    else:
+        model = gan.WGANGP(generator, discriminator, 16, critic_steps=2)
+    model.compile("adam")
+    history = model.fit(digit_batches.take(3), epochs=2, verbose=0).history
+    assert set(history) == {"generator_loss", "discriminator_loss"}
+    assert np.isfinite(history["generator_loss"]).all()
+    assert np.isfinite(history["discriminator_loss"]).all()
+    images = model.generate(5, labels=[0, 1, 2, 3, 4] if num_classes else None)
+    assert images.shape == (5, 16, 16, 1) and images.dtype == np.uint8
+
+
+def test_generator_output_maps_to_uint8_pixels():
+    pixels = gan.to_uint8(np.array([-1.0, -0.999, 0.0, 1.0, 1.5], "float32")).numpy()
+    assert pixels.tolist() == [0, 0, 128, 255, 255]
+
+
+def test_frechet_distance_is_zero_for_the_same_set_and_grows_with_a_shift():
+    features = np.random.default_rng(0).normal(size=(400, 8))
+    assert gan.frechet_distance(features, features) < 1e-6
+    assert gan.frechet_distance(features, features + 1.0) == pytest.approx(8.0, rel=0.05)
+
+
+def test_generator_needs_sides_divisible_by_four():
+    with pytest.raises(ValueError, match="multiples of 4"):
+        gan.build_generator(16, (18, 18, 1))
+
+
+@pytest.fixture(scope="module")
+def trained_gan(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gan")
+    config = training.TrainConfig(
+        app="gan",
+        epochs=2,
+        output=str(root / "saved_models"),
+        workdir=str(root / "runs"),
+        verbose=0,
+        options={"gan": "conditional", "samples_every": 1, "classifier_epochs": 3},
+    )
+    return training.run(get_application("gan"), config)
+
+
+def test_conditional_gan_goes_through_the_driver_and_exports(trained_gan):
+    report = trained_gan.report
+    assert {"fid", "fid_floor", "label_accuracy"} <= set(report["metrics"])
+    exports = {e["format"]: e for e in report["exports"]}
+    assert set(exports) == {"saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic"}
+    # Same noise, same images: float32 TFLite within one grey level of Keras.
+    assert exports["saved_model"]["max_abs_diff"] <= 1
+    assert exports["tflite_float32"]["max_abs_diff"] <= 1
+    assert "figures/samples.png" in report["figures"]
+
+
+def test_sample_grids_are_written_during_training(trained_gan):
+    from pathlib import Path
+
+    samples = Path(trained_gan.report["path"]).parents[2] / "runs" / "gan" / "samples"
+    assert (samples / "epoch_001.png").is_file() and (samples / "final.png").is_file()
+
+
+def test_predict_writes_a_grid_of_the_requested_label(trained_gan, tmp_path, capsys):
+    from PIL import Image
+
+    from dlapps import cli
+
+    version = trained_gan.report["path"]
+    out = tmp_path / "threes.png"
+    assert cli.main(["predict", version, "--num", "16", "--label", "3", "--out", str(out)]) == 0
+    # 16 images of 16x16 in rows of 8, one-pixel borders, drawn 4x larger.
+    assert Image.open(out).size == ((8 * 17 + 1) * 4, (2 * 17 + 1) * 4)
+    tflite_out = tmp_path / "tflite.png"
+    status = cli.main(
+        [
+            "predict",
+            f"{version}/gan_float32.tflite",
+            "--num",
+            "16",
+            "--label",
+            "3",
+            "--out",
+            str(tflite_out),
+        ]
+    )
+    assert status == 0
+    saved = np.asarray(Image.open(out), "int16")
+    converted = np.asarray(Image.open(tflite_out), "int16")
+    assert np.abs(saved - converted).max() <= 1
+
+
+def test_predict_rejects_a_label_out_of_range(trained_gan, capsys):
+    from dlapps import cli
+
+    status = cli.main(["predict", trained_gan.report["path"], "--label", "12"])
+    assert status == 1
+    assert "--label 12 is out of range: use 0 to 9" in capsys.readouterr().err
