@@ -30,7 +30,7 @@ args = parser.parse_args()
 The built-in digits, enlarged from 8x8 to 16x16 with the same resize op the
 vision models use, and scaled to [-1, 1] to match the generator's tanh.
 """
-data = gan.GanData(vision.load_digits(), (16, 16))
+data = vision.load_digits().resized((16, 16))
 application = gan.GanApp()
 train_dataset, _ = application.datasets(data, batch_size=64, seed=0)
 

@@ -73,7 +73,7 @@ class Application:
         """Loads a `.keras` file safely (no arbitrary code, no pickle)."""
         import keras
 
-        importlib.import_module(type(self).__module__)  # registers custom layers
+        # The app's module is imported (self exists), so its custom layers are registered.
         try:
             return keras.saving.load_model(path, safe_mode=True)
         except (OSError, ValueError) as error:

@@ -65,6 +65,16 @@ def _add_training_arguments(parser):
     group.add_argument(
         "--strategy", default="auto", help="auto, default, mirrored, multi_worker, tpu"
     )
+    group.add_argument(
+        "--precision",
+        default="float32",
+        help="float32, mixed_float16 (GPU) or mixed_bfloat16 (TPU, recent CPUs/GPUs)",
+    )
+    group.add_argument(
+        "--jit-compile",
+        default="auto",
+        help="XLA: auto (on for GPU/TPU, off on CPU), on or off",
+    )
     group.add_argument("--time-budget", type=_positive_float, help="stop cleanly after SECONDS")
     group.add_argument("--patience", type=int, help="early-stopping patience in epochs (0: none)")
     group.add_argument("--seed", type=int, default=0)
@@ -181,6 +191,8 @@ def _config_from_args(args):
         "nesterov",
         "clipnorm",
         "strategy",
+        "precision",
+        "jit_compile",
         "output",
         "workdir",
         "time_budget",
@@ -235,14 +247,14 @@ def _train(args, out):
 
 
 def _load_for_data(args):
+    """The app, the user's trained .keras model and the data it was trained on."""
     from dlapps.application import get_application
-    from dlapps.training import TrainConfig
 
     application = get_application(args.app)
     config = _config_from_args(args).with_defaults(application.defaults)
     with contextlib.redirect_stdout(sys.stderr):
         model = application.load_model(args.model)
-        data = application.load_data(TrainConfig(**{**vars(config), "data": config.data}))
+        data = application.load_data(config)
     return application, model, data, config
 
 

@@ -26,6 +26,9 @@ from dlapps import callbacks as callbacks_lib
 from dlapps import distribute, optimizers, report
 from dlapps.export import export_model
 
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -39,6 +42,11 @@ class TrainConfig:
         optimizer, learning_rate, schedule, warmup_epochs, weight_decay,
             momentum, nesterov, clipnorm: see `dlapps.optimizers`.
         strategy: see `dlapps.distribute.get_strategy`.
+        precision: "float32", "mixed_float16" (GPUs) or "mixed_bfloat16"
+            (TPUs, recent CPUs and GPUs): the Keras dtype policy while the
+            model is built; variables and outputs stay float32.
+        jit_compile: "auto" (Keras' choice: XLA on GPUs and TPUs, not on
+            CPUs, where it was several times slower here), "on" or "off".
         output: parent of the exported version directories.
         workdir: checkpoints, logs and the resume backup go to
             `<workdir>/<app>`.
@@ -65,6 +73,8 @@ class TrainConfig:
     nesterov: bool = False
     clipnorm: float | None = None
     strategy: str = "auto"
+    precision: str = "float32"
+    jit_compile: str = "auto"
     output: str = "saved_models"
     workdir: str = "runs"
     time_budget: float | None = None
@@ -104,6 +114,23 @@ def run(application, config):
         (or, without export, the metrics and training summary).
     """
     config = config.with_defaults(application.defaults)
+    if config.precision not in PRECISIONS:
+        raise ValueError(
+            f"unknown precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}"
+        )
+    if config.jit_compile not in JIT_COMPILE:
+        raise ValueError(
+            f"unknown jit_compile {config.jit_compile!r}: choose one of {', '.join(JIT_COMPILE)}"
+        )
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        return _run(application, config)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _run(application, config):
     keras.utils.set_random_seed(config.seed)
     strategy = distribute.get_strategy(config.strategy)
     workdir = Path(config.workdir) / application.name
@@ -144,7 +171,11 @@ def run(application, config):
             decay_steps=max(1, total_steps // 3),
             **application.defaults.get("optimizer_options", {}),
         )
-        model.compile(optimizer=optimizer, **application.compile_arguments(config, data))
+        model.compile(
+            optimizer=optimizer,
+            jit_compile=JIT_COMPILE[config.jit_compile],
+            **application.compile_arguments(config, data),
+        )
 
     callbacks = callbacks_lib.standard_callbacks(
         workdir,
@@ -167,6 +198,8 @@ def run(application, config):
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in values] for k, values in history.history.items()}
 
+    if config.precision != "float32":
+        model = _float32_copy(application, config, data, model)
     metrics, details, figures = application.evaluate(model, data, figures_dir)
     if history:
         figures.insert(0, report.plot_history(history, figures_dir / "training_curves.png"))
@@ -182,6 +215,8 @@ def run(application, config):
         "schedule": config.schedule,
         "batch_size": global_batch_size,
         "strategy": distribute.describe_strategy(strategy),
+        "precision": config.precision,
+        "jit_compile": bool(model.jit_compile),
         "history": history,
     }
     extra = {"data": data.summary(), "training": training, "evaluation": details}
@@ -192,3 +227,19 @@ def run(application, config):
     else:
         exported = {"app": application.name, "metrics": metrics, **extra}
     return TrainResult(model, data, history, metrics, exported)
+
+
+def _float32_copy(application, config, data, model):
+    """The trained model rebuilt under the float32 policy, with the same weights.
+
+    Exports run everywhere (TFLite builtins, CPUs without bfloat16) and are
+    compared against this copy, so mixed precision stays a training choice.
+    """
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        copy = application.build_model(config, data)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -11,9 +11,8 @@ def digit_batches(digits):
     """256 digits at 16x16, scaled to [-1, 1], in batches of 32 with labels."""
     import tensorflow as tf
 
-    from dlapps.gan.gan_app import _prepare
-
-    split = (_prepare(digits.train[0][:256], (16, 16)), digits.train[1][:256])
+    images, labels = digits.resized((16, 16)).train
+    split = (images[:256], labels[:256])
     return to_dataset(split, 32).map(lambda x, y: (tf.cast(x, tf.float32) / 127.5 - 1.0, y))
 
 
@@ -120,3 +119,20 @@ def test_predict_rejects_a_label_out_of_range(trained_gan, capsys):
     status = cli.main(["predict", trained_gan.report["path"], "--label", "12"])
     assert status == 1
     assert "--label 12 is out of range: use 0 to 9" in capsys.readouterr().err
+
+
+def test_mixed_float16_gan_scales_its_losses_and_stays_finite(digit_batches):
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = gan.DCGAN(
+            gan.build_generator(16, (16, 16, 1)), gan.build_discriminator((16, 16, 1)), 16
+        )
+        model.compile("adam")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(model.generator_optimizer, keras.optimizers.LossScaleOptimizer)
+    history = model.fit(digit_batches.take(2), epochs=1, verbose=0).history
+    assert np.isfinite(history["generator_loss"]).all()
+    assert model.generator.output.dtype == "float32"

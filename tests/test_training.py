@@ -50,3 +50,27 @@ def test_folder_of_shapes_trains_to_95_percent(tmp_path, shapes_folder):
     )
     result = training.run(get_application("vision"), config)
     assert result.metrics["accuracy"] >= 0.95
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_and_hands_back_a_float32_model(tmp_path, precision):
+    import keras
+
+    config = _config(tmp_path, epochs=1, precision=precision)
+    result = training.run(get_application("vision"), config)
+    assert result.report["training"]["precision"] == precision
+    assert result.model.dtype_policy.name == "float32"
+    assert result.metrics["accuracy"] > 0.1
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_jit_compile_on_trains_with_xla(tmp_path):
+    # Keras' random augmentation layers do not support XLA, so leave them out.
+    config = _config(tmp_path, epochs=1, jit_compile="on", options={"augment": False})
+    result = training.run(get_application("vision"), config)
+    assert result.report["training"]["jit_compile"] is True
+
+
+def test_unknown_precision_lists_the_valid_ones(tmp_path):
+    with pytest.raises(ValueError, match="choose one of float32, mixed_float16, mixed_bfloat16"):
+        training.run(get_application("vision"), _config(tmp_path, precision="float16"))

@@ -101,3 +101,10 @@ def _images(directory, count):
     directory.mkdir(parents=True, exist_ok=True)
     for index in range(count):
         Image.new("RGB", (16, 16), (index * 40, 0, 0)).save(directory / f"{index}.png")
+
+
+def test_resized_data_changes_size_and_keeps_labels(digits):
+    resized = digits.resized((16, 16))
+    assert resized.image_shape == (16, 16, 1) and resized.train[0].dtype == np.uint8
+    np.testing.assert_array_equal(resized.test[1], digits.test[1])
+    assert digits.resized((8, 8)) is digits

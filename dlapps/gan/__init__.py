@@ -12,7 +12,7 @@ Example:
 from dlapps.gan.conditional_gan import ConditionalGAN
 from dlapps.gan.dcgan import DCGAN, to_uint8
 from dlapps.gan.frechet import FeatureScorer, frechet_distance
-from dlapps.gan.gan_app import GanApp, GanData
+from dlapps.gan.gan_app import GanApp
 from dlapps.gan.networks import build_discriminator, build_generator
 from dlapps.gan.wgan_gp import WGANGP
 
@@ -22,7 +22,6 @@ __all__ = [
     "ConditionalGAN",
     "FeatureScorer",
     "GanApp",
-    "GanData",
     "build_discriminator",
     "build_generator",
     "frechet_distance",

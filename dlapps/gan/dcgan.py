@@ -45,11 +45,18 @@ class DCGAN(keras.Model):
     def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
         """Sets the generator's optimizer and the discriminator's (a copy by default)."""
         super().compile(**kwargs)
-        self.generator_optimizer = keras.optimizers.get(optimizer)
-        self.discriminator_optimizer = (
-            discriminator_optimizer
-            or self.generator_optimizer.from_config(self.generator_optimizer.get_config())
-        )
+        generator_optimizer = keras.optimizers.get(optimizer)
+        if discriminator_optimizer is None:
+            discriminator_optimizer = generator_optimizer.from_config(
+                generator_optimizer.get_config()
+            )
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            # float16 gradients underflow without loss scaling; Keras adds it
+            # for its own train_step, this one needs it by hand.
+            generator_optimizer = keras.optimizers.LossScaleOptimizer(generator_optimizer)
+            discriminator_optimizer = keras.optimizers.LossScaleOptimizer(discriminator_optimizer)
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
         self.binary_crossentropy = keras.losses.BinaryCrossentropy(from_logits=True)
         self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
         self.discriminator_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
@@ -87,7 +94,9 @@ class DCGAN(keras.Model):
             discriminator_loss = self.binary_crossentropy(
                 tf.fill(tf.shape(real_logits), 1.0 - self.label_smoothing), real_logits
             ) + self.binary_crossentropy(tf.zeros_like(fake_logits), fake_logits)
-        gradients = tape.gradient(discriminator_loss, self.discriminator.trainable_weights)
+            # Scaled inside the tape, so that its gradient is recorded.
+            scaled_loss = self.discriminator_optimizer.scale_loss(discriminator_loss)
+        gradients = tape.gradient(scaled_loss, self.discriminator.trainable_weights)
         self.discriminator_optimizer.apply(gradients, self.discriminator.trainable_weights)
 
         # Generator step, non-saturating: maximise log D(G(z)) rather than
@@ -99,7 +108,8 @@ class DCGAN(keras.Model):
                 self._discriminator_inputs(fake_images, labels), training=True
             )
             generator_loss = self.binary_crossentropy(tf.ones_like(fake_logits), fake_logits)
-        gradients = tape.gradient(generator_loss, self.generator.trainable_weights)
+            scaled_loss = self.generator_optimizer.scale_loss(generator_loss)
+        gradients = tape.gradient(scaled_loss, self.generator.trainable_weights)
         self.generator_optimizer.apply(gradients, self.generator.trainable_weights)
 
         self.generator_loss_tracker.update_state(generator_loss)

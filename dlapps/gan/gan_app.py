@@ -20,45 +20,9 @@ from dlapps.gan.networks import build_discriminator, build_generator
 from dlapps.gan.wgan_gp import WGANGP
 from dlapps.report import save_image_grid
 from dlapps.vision import data as vision_data
-from dlapps.vision.image_preprocessor import resize_images
 
 FLAVOURS = ("dcgan", "conditional", "wgan_gp")
 SAMPLES_FOR_SCORING = 1000
-
-
-def _prepare(images, size):
-    """Resizes uint8 images to the generator's size with the shared resize op."""
-    if images.shape[1:3] == tuple(size):
-        return images
-    return np.round(resize_images(images, size).numpy()).clip(0, 255).astype("uint8")
-
-
-class GanData:
-    """Images at the generator's resolution: train, validation and test splits."""
-
-    def __init__(self, image_data, size):
-        self.source = image_data.source
-        self.labels = image_data.labels
-        self.classifier_data = image_data
-        self.train = (_prepare(image_data.train[0], size), image_data.train[1])
-        # Validation images pick the best generator during training; test
-        # images are kept for the final score.
-        self.validation = (_prepare(image_data.validation[0], size), image_data.validation[1])
-        self.test = (_prepare(image_data.test[0], size), image_data.test[1])
-
-    @property
-    def image_shape(self):
-        return tuple(self.train[0].shape[1:])
-
-    def summary(self):
-        return {
-            "source": self.source,
-            "image_shape": list(self.image_shape),
-            "classes": len(self.labels),
-            "train": len(self.train[1]),
-            "validation": len(self.validation[1]),
-            "test": len(self.test[1]),
-        }
 
 
 class GanApp(Application):
@@ -108,6 +72,12 @@ class GanApp(Application):
         )
         group.add_argument("--critic-steps", type=int, default=5, help="WGAN-GP critic steps")
         group.add_argument(
+            "--select-every",
+            type=int,
+            default=5,
+            help="epochs between validation FID scorings; the best generator is kept (default: 5)",
+        )
+        group.add_argument(
             "--classifier-epochs",
             type=int,
             default=30,
@@ -126,7 +96,9 @@ class GanApp(Application):
         size = config.options.get("image_size") or (16 if height < 16 else height - height % 4)
         if size % 4:
             raise UserError(f"--image-size {size} is not a multiple of 4")
-        return GanData(image_data, (size, size))
+        # Validation images pick the best generator during training (see
+        # BestGenerator); test images are kept for the final score.
+        return image_data.resized((size, size))
 
     def datasets(self, data, batch_size, seed):
         images, labels = data.train
@@ -211,11 +183,7 @@ class GanApp(Application):
 
         path = Path(workdir) / "feature_classifier.keras"
         stamp = Path(workdir) / "feature_classifier.json"
-        key = {
-            "source": data.source,
-            "image_shape": list(data.classifier_data.image_shape),
-            "epochs": epochs,
-        }
+        key = {"source": data.source, "classes": data.labels, "epochs": epochs}
         if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == key:
             return VisionApp().load_model(path)
         config = training.TrainConfig(

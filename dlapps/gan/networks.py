@@ -54,7 +54,10 @@ def build_generator(latent_dim, image_shape, num_classes=None, filters=128):
         )(x)
         x = keras.layers.BatchNormalization(name=f"up{step}_bn")(x)
         x = keras.layers.ReLU(name=f"up{step}_relu")(x)
-    images = keras.layers.Conv2D(channels, 3, padding="same", activation="tanh", name="images")(x)
+    # Outputs stay float32 under a mixed-precision policy.
+    images = keras.layers.Conv2D(
+        channels, 3, padding="same", activation="tanh", dtype="float32", name="images"
+    )(x)
     return keras.Model(inputs if num_classes else noise, images, name="generator")
 
 
@@ -89,5 +92,5 @@ def build_discriminator(image_shape, num_classes=None, filters=64, dropout=0.3):
         x = keras.layers.LeakyReLU(0.2, name=f"down{step}_relu")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
-    logit = keras.layers.Dense(1, name="logit")(x)
+    logit = keras.layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs if num_classes else images, logit, name="discriminator")

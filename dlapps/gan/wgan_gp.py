@@ -65,7 +65,8 @@ class WGANGP(DCGAN):
                 critic_loss += self.gradient_penalty_weight * self._gradient_penalty(
                     real_images, fake_images, labels
                 )
-            gradients = tape.gradient(critic_loss, self.discriminator.trainable_weights)
+                scaled_loss = self.discriminator_optimizer.scale_loss(critic_loss)
+            gradients = tape.gradient(scaled_loss, self.discriminator.trainable_weights)
             self.discriminator_optimizer.apply(gradients, self.discriminator.trainable_weights)
 
         noise = self.sample_noise(batch_size)
@@ -75,7 +76,8 @@ class WGANGP(DCGAN):
                 self._discriminator_inputs(fake_images, labels), training=True
             )
             generator_loss = -tf.reduce_mean(fake_scores)
-        gradients = tape.gradient(generator_loss, self.generator.trainable_weights)
+            scaled_loss = self.generator_optimizer.scale_loss(generator_loss)
+        gradients = tape.gradient(scaled_loss, self.generator.trainable_weights)
         self.generator_optimizer.apply(gradients, self.generator.trainable_weights)
 
         self.generator_loss_tracker.update_state(generator_loss)

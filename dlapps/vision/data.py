@@ -45,6 +45,31 @@ class ImageData:
         """`(height, width, channels)` of every image."""
         return tuple(self.train[0].shape[1:])
 
+    def resized(self, size):
+        """The same data with every image resized to `size` (height, width).
+
+        Uses `resize_images`, the op inside the models, so that resized data
+        matches what a model would see. Returns `self` when nothing changes.
+
+        Example:
+
+        >>> load_digits().resized((16, 16)).image_shape
+        (16, 16, 1)
+        """
+        if self.image_shape[:2] == tuple(size):
+            return self
+
+        def resize(split):
+            images = resize_images(split[0], tuple(size)).numpy()
+            return np.round(images).clip(0, 255).astype("uint8"), split[1]
+
+        return dataclasses.replace(
+            self,
+            train=resize(self.train),
+            validation=resize(self.validation),
+            test=resize(self.test),
+        )
+
     def summary(self):
         """Split sizes and classes, for the report."""
         return {
