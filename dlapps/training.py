@@ -139,15 +139,8 @@ def _run(application, config):
     figures_dir = workdir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
 
-    # Fail on a bad optimizer or schedule before spending time on data.
-    optimizers.make_optimizer(
-        config.optimizer,
-        config.learning_rate,
-        schedule=config.schedule,
-        total_steps=1000,
-        warmup_steps=0,
-        decay_steps=100,
-    )
+    # Fail on a bad optimizer setting before spending time on data.
+    _make_optimizer(application, config, total_steps=1000, warmup_steps=0)
     data = application.load_data(config)
     global_batch_size = config.batch_size * strategy.num_replicas_in_sync
     train_dataset, validation_dataset = application.datasets(data, global_batch_size, config.seed)
@@ -157,20 +150,7 @@ def _run(application, config):
 
     with strategy.scope():
         model = application.build_model(config, data)
-        optimizer = optimizers.make_optimizer(
-            config.optimizer,
-            config.learning_rate,
-            schedule=config.schedule,
-            total_steps=total_steps,
-            warmup_steps=max(0, warmup_steps),
-            momentum=config.momentum,
-            nesterov=config.nesterov,
-            weight_decay=config.weight_decay,
-            clipnorm=config.clipnorm,
-            # "step" decays tenfold at a third and two thirds of training.
-            decay_steps=max(1, total_steps // 3),
-            **application.defaults.get("optimizer_options", {}),
-        )
+        optimizer = _make_optimizer(application, config, total_steps, max(0, warmup_steps))
         model.compile(
             optimizer=optimizer,
             jit_compile=JIT_COMPILE[config.jit_compile],
@@ -197,6 +177,7 @@ def _run(application, config):
     )
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in values] for k, values in history.history.items()}
+    jit_compiled = bool(model.jit_compile)
 
     if config.precision != "float32":
         model = _float32_copy(application, config, data, model)
@@ -216,7 +197,7 @@ def _run(application, config):
         "batch_size": global_batch_size,
         "strategy": distribute.describe_strategy(strategy),
         "precision": config.precision,
-        "jit_compile": bool(model.jit_compile),
+        "jit_compile": jit_compiled,
         "history": history,
     }
     extra = {"data": data.summary(), "training": training, "evaluation": details}
@@ -227,6 +208,23 @@ def _run(application, config):
     else:
         exported = {"app": application.name, "metrics": metrics, **extra}
     return TrainResult(model, data, history, metrics, exported)
+
+
+def _make_optimizer(application, config, total_steps, warmup_steps):
+    return optimizers.make_optimizer(
+        config.optimizer,
+        config.learning_rate,
+        schedule=config.schedule,
+        total_steps=total_steps,
+        warmup_steps=warmup_steps,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+        clipnorm=config.clipnorm,
+        # "step" decays tenfold at a third and two thirds of training.
+        decay_steps=max(1, total_steps // 3),
+        **application.defaults.get("optimizer_options", {}),
+    )
 
 
 def _float32_copy(application, config, data, model):
