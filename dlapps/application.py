@@ -13,6 +13,7 @@ from dlapps.errors import UserError
 APPLICATIONS = {
     "vision": "dlapps.vision.vision_app:VisionApp",
     "gan": "dlapps.gan.gan_app:GanApp",
+    "speech_kws": "dlapps.speech.kws_app:KeywordSpottingApp",
 }
 
 

@@ -152,8 +152,12 @@ def build_parser():
     predict = command("predict", "run an exported SavedModel directory or .tflite file")
     _add_common(predict)
     predict.add_argument("model", help="saved_models/APP/VERSION or a .tflite file")
-    predict.add_argument("inputs", nargs="*", help="files to run the model on (vision)")
-    predict.add_argument("--top-k", type=_positive_int, default=3, help="vision: labels shown")
+    predict.add_argument(
+        "inputs", nargs="*", help="files to run the model on (vision: images; speech_kws: WAVs)"
+    )
+    predict.add_argument(
+        "--top-k", type=_positive_int, default=3, help="labels shown (vision, speech_kws)"
+    )
     predict.add_argument("--num", type=_positive_int, default=64, help="gan: images to generate")
     predict.add_argument("--label", type=int, help="gan: class to generate (conditional)")
     predict.add_argument("--seed", type=int, default=0, help="gan: noise seed")

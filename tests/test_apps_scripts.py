@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,27 @@ def test_gan_script_trains_scores_and_exports(tmp_path):
     assert "fid_floor" in result.stdout
     assert (tmp_path / "out" / "gan" / "1" / "gan_float32.tflite").is_file()
     assert (tmp_path / "samples.png").is_file()
+
+
+def test_speech_script_trains_evaluates_and_exports(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "apps" / "speech.py"),
+            "--clips-per-class",
+            "8",
+            "--epochs",
+            "1",
+            "--output",
+            str(tmp_path / "out"),
+            "--workdir",
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "DLAPPS_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "at 10 dB SNR" in result.stdout and "speech_kws v1" in result.stdout
+    assert (tmp_path / "out" / "speech_kws" / "1" / "speech_kws_int8.tflite").is_file()

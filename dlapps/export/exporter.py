@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from dlapps import report as report_lib
+from dlapps.errors import UserError
 from dlapps.export import benchmark, saved_model, tflite, versioning
 
 FILE_SUFFIXES = {
@@ -54,6 +55,8 @@ class ExportSpec:
         labels: label names, written to labels.txt.
         inputs, outputs: description of the signature for the report.
         tflite_formats: which TFLite variants to write.
+        int8_float_ops: TFLite op names that "tflite_int8" keeps in float
+            (see `tflite.convert`), e.g. an audio front end.
     """
 
     app: str
@@ -69,6 +72,7 @@ class ExportSpec:
     inputs: dict = dataclasses.field(default_factory=dict)
     outputs: dict = dataclasses.field(default_factory=dict)
     tflite_formats: tuple = tflite.TFLITE_FORMATS
+    int8_float_ops: tuple = ()
 
 
 def measure(run, spec, latency_batches=(1, 32)):
@@ -125,7 +129,12 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
         with tempfile.TemporaryDirectory() as tflite_source:
             saved_model.write_saved_model(spec.model, [spec.tflite], tflite_source)
             for tflite_format in spec.tflite_formats:
-                content = tflite.convert(tflite_source, tflite_format, spec.representative_data)
+                content = tflite.convert(
+                    tflite_source,
+                    tflite_format,
+                    spec.representative_data,
+                    float_ops=spec.int8_float_ops,
+                )
                 name = f"{spec.app}_{FILE_SUFFIXES[tflite_format]}.tflite"
                 (staging / name).write_bytes(content)
                 entry = {"format": tflite_format, "path": name, "bytes": len(content)}
@@ -158,6 +167,24 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
         raise
     report["path"] = str(version_path)
     return report
+
+
+def read_labels(model_path):
+    """The label names written beside an export: `labels.txt` of its version directory.
+
+    Args:
+        model_path: a version directory or a `.tflite` file in one.
+
+    Raises:
+        UserError: there is no labels.txt.
+    """
+    path = Path(model_path)
+    labels_path = (path if path.is_dir() else path.parent) / "labels.txt"
+    if not labels_path.is_file():
+        raise UserError(
+            f"no labels file at {labels_path}: it is written beside every exported model"
+        )
+    return labels_path.read_text(encoding="utf-8").splitlines()
 
 
 def _directory_bytes(path):

@@ -26,6 +26,7 @@ def convert(
     tflite_format,
     representative_data=None,
     signature="serving_default",
+    float_ops=(),
 ):
     """Converts one signature of a SavedModel to TFLite, builtin ops only.
 
@@ -39,6 +40,11 @@ def convert(
         representative_data: for "tflite_int8": a callable returning an
             iterable of input dicts (signature input name -> array) from
             the training data, used to calibrate activation ranges.
+        float_ops: for "tflite_int8": TFLite op names (e.g. "RFFT2D",
+            "LOG") kept in float while the rest is int8, for front ends
+            such as a spectrogram whose values int8 cannot hold. The input
+            then stays float32. Empty (the default) quantizes every op and
+            makes the input uint8.
 
     Returns:
         The `.tflite` flatbuffer as bytes.
@@ -59,10 +65,30 @@ def convert(
         if representative_data is None:
             raise ValueError("tflite_int8 needs representative_data to calibrate")
         converter.representative_dataset = representative_data
+        if float_ops:
+            return _convert_int8_with_float_ops(converter, representative_data, float_ops)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         # The graph's image input is already uint8 pixels; the output stays float.
         converter.inference_input_type = tf.uint8
     return converter.convert()
+
+
+def _convert_int8_with_float_ops(converter, representative_data, float_ops):
+    """Full-int8 conversion that leaves the ops named in `float_ops` in float.
+
+    Selective quantization goes through `QuantizationDebugger`'s denylist;
+    its non-debug model is the ordinary quantized model minus those ops.
+    """
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+    ]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=lambda: (list(inputs.values()) for inputs in representative_data()),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops)),
+    )
+    return debugger.get_nondebug_quantized_model()
 
 
 def _interpreter_class():

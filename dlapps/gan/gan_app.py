@@ -9,7 +9,7 @@ import tensorflow as tf
 from dlapps.application import Application
 from dlapps.callbacks import SampleGrid
 from dlapps.errors import UserError
-from dlapps.export import ExportSpec, TFLiteModel, load_saved_model
+from dlapps.export import ExportSpec, TFLiteModel, load_saved_model, read_labels
 from dlapps.export.tflite import is_tflite
 from dlapps.gan import serving
 from dlapps.gan.best_generator import BestGenerator
@@ -262,7 +262,7 @@ class GanApp(Application):
             .astype("float32")
         }
         if conditional:
-            num_classes = len(_read_labels(model_path))
+            num_classes = len(read_labels(model_path))
             if label is not None and not 0 <= label < num_classes:
                 raise UserError(f"--label {label} is out of range: use 0 to {num_classes - 1}")
             labels = np.full(count, label) if label is not None else np.arange(count) % num_classes
@@ -272,11 +272,3 @@ class GanApp(Application):
         images = run(batch)["images"]
         save_image_grid(images, out)
         return [f"wrote {count} generated images to {out}"]
-
-
-def _read_labels(model_path):
-    directory = model_path if model_path.is_dir() else model_path.parent
-    path = directory / "labels.txt"
-    if not path.is_file():
-        raise UserError(f"no labels file at {path}: it is written beside every exported model")
-    return path.read_text(encoding="utf-8").splitlines()

@@ -82,7 +82,7 @@ class ImageData:
         }
 
 
-def _split(images, labels, test_fraction, validation_fraction, seed):
+def stratified_split(images, labels, test_fraction, validation_fraction, seed):
     """Stratified train/validation/test split with a fixed seed.
 
     Each held-out split gets at least one example of every class, so small
@@ -117,7 +117,7 @@ def load_digits(seed=0, test_fraction=0.2, validation_fraction=0.1):
     digits = sklearn_digits()
     images = np.round(digits.images * (255 / 16)).astype("uint8")[..., None]
     labels = digits.target.astype("int32")
-    splits = _split(images, labels, test_fraction, validation_fraction, seed)
+    splits = stratified_split(images, labels, test_fraction, validation_fraction, seed)
     return ImageData(*splits, labels=[str(d) for d in range(10)], source="digits")
 
 
@@ -222,7 +222,7 @@ def load_image_folder(
         images[index] = np.round(resize_images(array, image_size)[0].numpy())
         if index % 50 == 0 or index == len(paths) - 1:
             progress.update(index + 1)
-    splits = _split(images, labels, test_fraction, validation_fraction, seed)
+    splits = stratified_split(images, labels, test_fraction, validation_fraction, seed)
     return ImageData(*splits, labels=class_names, source=f"folder:{directory}")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from dlapps.application import Application
 from dlapps.errors import UserError
-from dlapps.export import ExportSpec, TFLiteModel, load_saved_model
+from dlapps.export import ExportSpec, TFLiteModel, load_saved_model, read_labels
 from dlapps.export.tflite import is_tflite
 from dlapps.vision import data as vision_data
 from dlapps.vision import metrics, serving
@@ -193,7 +193,7 @@ class VisionApp(Application):
         if is_tflite(model_path):
             model = TFLiteModel(model_path)
             _, height, width, channels = model.inputs["images"]["shape"]
-            labels = _read_labels(model_path.parent / "labels.txt")
+            labels = read_labels(model_path)
 
             def classify(array):
                 resized = np.round(resize_images(array[None], (height, width)).numpy())
@@ -201,7 +201,7 @@ class VisionApp(Application):
         else:
             signature = load_saved_model(model_path).signatures["serving_default"]
             channels = signature.structured_input_signature[1]["images"].shape[-1]
-            labels = _read_labels(model_path / "labels.txt")
+            labels = read_labels(model_path)
 
             def classify(array):
                 return signature(images=array[None])["probabilities"].numpy()[0]
@@ -213,9 +213,3 @@ class VisionApp(Application):
             ranked = ", ".join(f"{labels[i]} ({probabilities[i]:.3f})" for i in best)
             lines.append(f"{path}: {ranked}")
         return lines
-
-
-def _read_labels(path):
-    if not Path(path).is_file():
-        raise UserError(f"no labels file at {path}: it is written beside every exported model")
-    return Path(path).read_text(encoding="utf-8").splitlines()

@@ -1,0 +1,201 @@
+"""The keyword-spotting application: one second of audio in, a voice command out."""
+
+from pathlib import Path
+
+import numpy as np
+
+from dlapps import report
+from dlapps.application import Application
+from dlapps.errors import UserError
+from dlapps.export import ExportSpec, TFLiteModel, load_saved_model, read_labels
+from dlapps.export.tflite import is_tflite
+from dlapps.speech import audio as audio_lib
+from dlapps.speech import keyword_data, kws_serving
+from dlapps.speech.keyword_spotter import build_keyword_spotter
+from dlapps.vision import metrics
+
+CALIBRATION_EXAMPLES = 200
+NOISE_TEST_SNR_DB = 10
+
+
+class KeywordSpottingApp(Application):
+    """Voice commands: a DS-CNN on in-graph log-mel features of the raw waveform.
+
+    Data: `synthetic` (built in: ten keywords, `_silence_` and `_unknown_`
+    spoken by eSpeak NG voices, with validation and test voices held out),
+    a folder of WAVs with one sub-folder per label (the Speech Commands
+    layout), or `tfds:speech_commands`. The exported model takes float32
+    waveforms of 16,000 samples (one second at 16 kHz).
+    """
+
+    name = "speech_kws"
+    description = "keyword spotter (DS-CNN): 1 s of 16 kHz audio in, command label out"
+    defaults = {
+        "data": "synthetic",
+        "epochs": 20,
+        "batch_size": 64,
+        "optimizer": "adamw",
+        "learning_rate": 3e-3,
+        "schedule": "cosine",
+        "warmup_epochs": 1,
+        "monitor": "val_loss",
+        "monitor_mode": "min",
+        "patience": 8,
+        "time_budget": 285,
+    }
+
+    def add_arguments(self, parser):
+        group = parser.add_argument_group("speech_kws")
+        group.add_argument(
+            "--clips-per-class",
+            type=int,
+            default=400,
+            help="synthetic training clips per label (default: 400)",
+        )
+        group.add_argument("--filters", type=int, default=64, help="DS-CNN channels (default: 64)")
+        group.add_argument(
+            "--cache-dir",
+            default=None,
+            help="where synthetic data is kept (default: $DLAPPS_CACHE or ~/.cache/dlapps)",
+        )
+        group.add_argument(
+            "--tfds-data-dir", default=None, help="where TensorFlow Datasets keeps prepared data"
+        )
+
+    def load_data(self, config):
+        options = config.options
+        per_class = options.get("clips_per_class", 400)
+        if per_class < 2:
+            raise UserError(f"--clips-per-class {per_class} is too small: use at least 2")
+        return keyword_data.load_keyword_data(
+            config.data,
+            seed=config.seed,
+            cache_dir=options.get("cache_dir"),
+            tfds_data_dir=options.get("tfds_data_dir"),
+            train_per_class=per_class,
+            validation_per_class=max(2, per_class // 8),
+            test_per_class=max(2, per_class // 3),
+        )
+
+    def datasets(self, data, batch_size, seed):
+        return (
+            keyword_data.to_dataset(data.train, batch_size, shuffle=True, augment=True, seed=seed),
+            keyword_data.to_dataset(data.validation, batch_size),
+        )
+
+    def num_train_examples(self, data):
+        return len(data.train[1])
+
+    def build_model(self, config, data):
+        return build_keyword_spotter(len(data.labels), filters=config.options.get("filters", 64))
+
+    def compile_arguments(self, config, data):
+        return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+
+    def evaluate(self, model, data, figures_dir):
+        figures_dir = Path(figures_dir)
+        waveforms, labels = _waveforms(data.test), data.test[1]
+        probabilities = model.predict(waveforms, batch_size=256, verbose=0)
+        result = metrics.classification_report(labels, probabilities, data.labels)
+        noisy = keyword_data.add_noise(waveforms, NOISE_TEST_SNR_DB)
+        noisy_accuracy = metrics.accuracy(labels, model.predict(noisy, batch_size=256, verbose=0))
+        result["metrics"][f"accuracy_{NOISE_TEST_SNR_DB}db_snr"] = noisy_accuracy
+        figures = [
+            metrics.plot_confusion_matrix(
+                result["confusion_matrix"], data.labels, figures_dir / "confusion_matrix.png"
+            ),
+            plot_spectrograms(
+                model, waveforms, labels, data.labels, figures_dir / "spectrograms.png"
+            ),
+        ]
+        details = {k: result[k] for k in ("per_class", "confusion_matrix")}
+        return result["metrics"], details, figures
+
+    def export_spec(self, model, data):
+        waveforms, labels = _waveforms(data.test), data.test[1]
+        train = data.train[0]
+        order = np.random.default_rng(0).permutation(len(train))[:CALIBRATION_EXAMPLES]
+
+        def representative_data():
+            for index in order:
+                yield {"waveforms": train[index : index + 1].astype("float32") / 32768.0}
+
+        return ExportSpec(
+            app=self.name,
+            model=model,
+            serving=kws_serving.serving_endpoints(model, data.labels),
+            tflite=kws_serving.tflite_endpoint(model),
+            output_key="probabilities",
+            test_inputs={"waveforms": waveforms},
+            reference=model.predict(waveforms, batch_size=256, verbose=0),
+            score=lambda probabilities: {"accuracy": metrics.accuracy(labels, probabilities)},
+            representative_data=representative_data,
+            labels=data.labels,
+            int8_float_ops=kws_serving.FRONT_END_FLOAT_OPS,
+            inputs={
+                "waveforms": {
+                    "dtype": "float32",
+                    "shape": [None, keyword_data.CLIP_SAMPLES],
+                    "note": "16 kHz mono in [-1, 1]",
+                },
+                "wav_bytes": {"dtype": "string", "shape": [None], "signature": "serve_wav"},
+            },
+            outputs={
+                "probabilities": {"dtype": "float32", "shape": [None, len(data.labels)]},
+                "class_id": {"dtype": "int32", "shape": [None]},
+                "label": {"dtype": "string", "shape": [None], "formats": ["saved_model"]},
+            },
+        )
+
+    def predict(self, model_path, inputs, options):
+        top_k = options.get("top_k", 3)
+        if not inputs:
+            raise UserError("give one or more WAV files to classify")
+        model_path = Path(model_path)
+        labels = read_labels(model_path)
+        if is_tflite(model_path):
+            model = TFLiteModel(model_path)
+
+            def classify(waveforms):
+                return model({"waveforms": waveforms})["probabilities"]
+        else:
+            signature = load_saved_model(model_path).signatures["serving_default"]
+
+            def classify(waveforms):
+                return signature(waveforms=waveforms)["probabilities"].numpy()
+
+        lines = []
+        for path in inputs:
+            clip = audio_lib.fit_length(audio_lib.read_wav(path), keyword_data.CLIP_SAMPLES)
+            probabilities = classify(clip[None].astype("float32"))[0]
+            best = np.argsort(probabilities)[::-1][:top_k]
+            ranked = ", ".join(f"{labels[i]} ({probabilities[i]:.3f})" for i in best)
+            lines.append(f"{path}: {ranked}")
+        return lines
+
+
+def _waveforms(split):
+    return split[0].astype("float32") / 32768.0
+
+
+def plot_spectrograms(model, waveforms, labels, class_names, path, count=8):
+    """Saves the log-mel features the model sees for one clip of each of `count` labels."""
+    import keras
+
+    front_end = keras.Model(model.input, model.get_layer("log_mel").output)
+    picks = [np.flatnonzero(labels == label)[0] for label in np.unique(labels)][:count]
+    features = front_end.predict(waveforms[picks], verbose=0)[..., 0]
+    plt = report.pyplot()
+    columns = 4
+    rows = -(-len(picks) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2.4 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, feature, pick in zip(axes.flat, features, picks, strict=False):
+        axis.imshow(feature.T, origin="lower", aspect="auto", cmap="magma")
+        axis.set_title(class_names[labels[pick]])
+    figure.suptitle("Log-mel spectrograms (time ->, mel band ^)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return Path(path)

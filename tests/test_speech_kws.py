@@ -1,0 +1,260 @@
+"""Tests for the keyword-spotting app: synthesis, WAV input, front end, export."""
+
+import json
+import subprocess
+import sys
+import wave
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dlapps import cli, training
+from dlapps.application import get_application
+from dlapps.errors import UserError
+from dlapps.export import TFLiteModel
+from dlapps.speech import audio, keyword_data
+from dlapps.speech.log_mel_spectrogram import LogMelSpectrogram
+from dlapps.speech.synthesizer import SAMPLE_RATE, Synthesizer, Voice
+
+
+@pytest.fixture(scope="module")
+def synthesizer():
+    return Synthesizer()
+
+
+def test_synthesizer_speaks_16khz_audio_in_range(synthesizer):
+    clip = synthesizer.speak("stop", Voice("en-us", "m3"))
+    assert clip.dtype == np.float32 and clip.ndim == 1
+    assert 0.1 * SAMPLE_RATE < len(clip) < 2 * SAMPLE_RATE
+    assert np.abs(clip).max() <= 1.0 and np.abs(clip).max() > 0.05
+
+
+def test_synthesizer_refuses_unknown_voices_instead_of_falling_back(synthesizer):
+    # eSpeak keeps the previous voice on an unknown name; that must not pass silently.
+    with pytest.raises(UserError, match="no voice 'en-xx\\+m1'"):
+        synthesizer.speak("yes", Voice("en-xx", "m1"))
+    with pytest.raises(UserError, match="no voice variant 'm99'"):
+        synthesizer.speak("yes", Voice("en", "m99"))
+
+
+def test_held_out_voices_share_no_accent_or_variant_with_training(synthesizer):
+    voices = keyword_data.split_voices(synthesizer)
+    parts = {s: ({v.accent for v in vs}, {v.variant for v in vs}) for s, vs in voices.items()}
+    for held_out in ("validation", "test"):
+        assert not parts[held_out][0] & parts["train"][0]
+        assert not parts[held_out][1] & parts["train"][1]
+    for split_voices in voices.values():
+        for voice in split_voices[:3]:
+            synthesizer.check_voice(voice)
+
+
+def test_synthetic_keywords_are_deterministic_and_cached(tmp_path):
+    first = keyword_data.load_synthetic_keywords(2, 1, 1, seed=3, cache_dir=tmp_path)
+    cached = sorted(tmp_path.glob("*.npz"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    again = keyword_data.load_synthetic_keywords(2, 1, 1, seed=3, cache_dir=tmp_path)
+    assert cached[0].stat().st_mtime_ns == stamp  # read back, not regenerated
+    np.testing.assert_array_equal(first.train[0], again.train[0])
+    assert first.train[0].shape == (24, 16000) and first.train[0].dtype == np.int16
+    assert first.labels[-2:] == ["_silence_", "_unknown_"]
+    np.testing.assert_array_equal(np.bincount(first.train[1]), [2] * 12)
+    # A different seed is different data, in a new cache file.
+    other = keyword_data.load_synthetic_keywords(2, 1, 1, seed=4, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    assert not np.array_equal(first.train[0], other.train[0])
+
+
+def write_pcm_wav(path, samples, rate, channels=1):
+    pcm = np.round(np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as file:
+        file.setnchannels(channels)
+        file.setsampwidth(2)
+        file.setframerate(rate)
+        file.writeframes(pcm.tobytes())
+
+
+def test_read_wav_resamples_and_mixes_down(tmp_path):
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)
+    write_pcm_wav(tmp_path / "8k.wav", tone, 8000)
+    assert len(audio.read_wav(tmp_path / "8k.wav")) == 16000
+    stereo = np.stack([tone, -tone * 0 + 0.25], axis=1).reshape(-1)
+    write_pcm_wav(tmp_path / "stereo.wav", stereo, 16000, channels=2)
+    mono = audio.read_wav(tmp_path / "stereo.wav")
+    assert mono.shape == (8000,)
+    np.testing.assert_allclose(mono, (tone + 0.25) / 2, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "is empty"), (b"this is not audio at all", "convert it to WAV")],
+)
+def test_read_wav_explains_bad_files(tmp_path, content, message):
+    path = tmp_path / "clip.wav"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        audio.read_wav(path)
+
+
+def test_front_end_treats_each_clip_on_its_own():
+    rng = np.random.default_rng(0)
+    quiet = (0.01 * rng.normal(size=(1, 16000))).astype("float32")
+    loud = rng.normal(size=(1, 16000)).astype("float32")
+    layer = LogMelSpectrogram()
+    alone = layer(quiet).numpy()
+    batched = layer(np.concatenate([quiet, loud])).numpy()
+    assert alone.shape == (1, 49, 40, 1)
+    np.testing.assert_allclose(batched[:1], alone, rtol=1e-5, atol=1e-4)
+    frames = layer._frames(tf.constant(loud)).numpy()
+    np.testing.assert_array_equal(frames, tf.signal.frame(loud, 480, 320).numpy())
+
+
+def test_folder_of_wavs_loads_in_speech_commands_layout(tmp_path, synthesizer):
+    for word in ("yes", "no"):
+        (tmp_path / word).mkdir()
+        for index, variant in enumerate(("m1", "m2", "f1", "f2", "m3", "f3")):
+            clip = synthesizer.speak(word, Voice("en", variant))
+            write_pcm_wav(tmp_path / word / f"{index}.wav", clip, SAMPLE_RATE)
+    (tmp_path / "_background_noise_").mkdir()
+    write_pcm_wav(tmp_path / "_background_noise_" / "n.wav", np.zeros(100), SAMPLE_RATE)
+    data = keyword_data.load_keyword_folder(tmp_path)
+    assert data.labels == ["no", "yes"]
+    assert sum(len(split[1]) for split in (data.train, data.validation, data.test)) == 12
+    assert data.train[0].shape[1:] == (16000,)
+
+
+def test_folder_without_labelled_wavs_is_a_clear_error(tmp_path):
+    (tmp_path / "yes").mkdir()
+    with pytest.raises(UserError, match="at least two"):
+        keyword_data.load_keyword_folder(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def trained_kws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kws")
+    config = training.TrainConfig(
+        app="speech_kws",
+        epochs=2,
+        output=str(root / "saved_models"),
+        workdir=str(root / "runs"),
+        verbose=0,
+        options={"clips_per_class": 8, "filters": 16, "cache_dir": str(root / "cache")},
+    )
+    return training.run(get_application("speech_kws"), config)
+
+
+def test_kws_exports_every_format_with_a_float_front_end(trained_kws):
+    report = trained_kws.report
+    assert {"accuracy", "accuracy_10db_snr"} <= set(report["metrics"])
+    exports = {e["format"]: e for e in report["exports"]}
+    assert set(exports) == {
+        "saved_model",
+        "tflite_float32",
+        "tflite_float16",
+        "tflite_dynamic",
+        "tflite_int8",
+    }
+    assert exports["tflite_float32"]["max_abs_diff"] < 1e-4
+    assert exports["tflite_int8"]["bytes"] < 100_000
+    assert {"figures/confusion_matrix.png", "figures/spectrograms.png"} <= set(report["figures"])
+    int8 = TFLiteModel(f"{report['path']}/speech_kws_int8.tflite")
+    assert int8.inputs["waveforms"]["dtype"] == np.float32
+    ops = {
+        (op["op_name"], int8.interpreter.get_tensor_details()[op["outputs"][0]]["dtype"])
+        for op in int8.interpreter._get_ops_details()
+    }
+    assert ("RFFT2D", np.complex64) in ops and ("LOG", np.float32) in ops
+    assert ("CONV_2D", np.int8) in ops
+
+
+def test_predict_reads_a_wav_with_saved_model_and_tflite(trained_kws, tmp_path, capsys):
+    clip = Synthesizer().speak("go", Voice("en-us", "f4"))
+    wav = tmp_path / "go.wav"
+    write_pcm_wav(wav, clip, 22050)  # another rate: resampled on read
+    version = trained_kws.report["path"]
+    assert cli.main(["predict", version, str(wav), "--top-k", "2"]) == 0
+    assert cli.main(["predict", f"{version}/speech_kws_float32.tflite", str(wav)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(str(wav)) for line in lines)
+    saved_top = lines[0].split(": ")[1].split(" (")[0]
+    tflite_top = lines[1].split(": ")[1].split(" (")[0]
+    assert saved_top == tflite_top
+
+
+def test_saved_model_serves_waveforms_and_wav_bytes_in_a_fresh_process(trained_kws, tmp_path):
+    clip = np.zeros(16000, "float32")
+    clip[4000:8000] = Synthesizer().speak("yes", Voice("en", "m2"))[:4000]
+    wav = tmp_path / "yes.wav"
+    write_pcm_wav(wav, clip, SAMPLE_RATE)
+    script = f"""
+import base64, json, sys
+import numpy as np, tensorflow as tf
+model = tf.saved_model.load({trained_kws.report["path"]!r})
+wave = np.zeros((1, 16000), "float32")
+with open({str(wav)!r}, "rb") as f:
+    data = f.read()
+a = model.signatures["serving_default"](waveforms=tf.constant(wave))
+b = model.signatures["serve_wav"](wav_bytes=tf.constant([data]))
+print(json.dumps({{"dlapps": "dlapps" in sys.modules,
+    "label": a["label"].numpy()[0].decode(), "shape": list(a["probabilities"].shape),
+    "wav_probabilities": b["probabilities"].numpy()[0].tolist()}}))
+"""
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd="/"
+    ).stdout
+    served = json.loads(output.strip().splitlines()[-1])
+    assert not served["dlapps"]
+    assert served["shape"] == [1, 12] and served["label"] in trained_kws.data.labels
+    pcm = np.round(clip * 32767) / 32768
+    expected = trained_kws.model.predict(pcm[None].astype("float32"), verbose=0)[0]
+    np.testing.assert_allclose(served["wav_probabilities"], expected, atol=1e-4)
+
+
+def test_predict_rejects_a_file_that_is_not_audio(trained_kws, tmp_path, capsys):
+    fake = tmp_path / "notes.wav"
+    fake.write_text("meeting notes")
+    assert cli.main(["predict", trained_kws.report["path"], str(fake)]) == 1
+    assert "convert it to WAV" in capsys.readouterr().err
+
+
+def test_augmentation_keeps_shapes_and_range():
+    clips = (np.random.default_rng(0).normal(size=(4, 16000)) * 8000).astype("int16")
+    dataset = keyword_data.to_dataset((clips, np.arange(4, dtype="int32")), 4, augment=True)
+    waveforms, labels = next(iter(dataset))
+    assert waveforms.shape == (4, 16000) and waveforms.dtype == tf.float32
+    assert float(tf.reduce_max(tf.abs(waveforms))) <= 1.0
+    assert not np.allclose(waveforms.numpy(), clips / 32768.0)
+
+
+def test_noise_at_10db_has_the_requested_power():
+    signal = np.sin(np.linspace(0, 400, 16000, dtype="float32"))[None] * 0.3
+    noisy = keyword_data.add_noise(signal, 10)
+    ratio = np.mean(signal**2) / np.mean((noisy - signal) ** 2)
+    assert 10 * np.log10(ratio) == pytest.approx(10, abs=0.3)
+
+
+def test_edge_runner_spots_a_wav_without_tensorflow_or_scipy(trained_kws, tmp_path):
+    from pathlib import Path
+
+    edge = Path(__file__).resolve().parents[1] / "export" / "edge"
+    clip = Synthesizer().speak("left", Voice("en-gb-x-rp", "f5"))
+    wav = tmp_path / "left.wav"
+    write_pcm_wav(wav, clip, SAMPLE_RATE)
+    model = f"{trained_kws.report['path']}/speech_kws_int8.tflite"
+    code = (
+        "import runpy, sys\n"
+        "for name in ('tensorflow', 'dlapps', 'scipy'): sys.modules[name] = None\n"
+        f"sys.path.insert(0, {str(edge)!r})\n"
+        f"sys.argv = ['keywords.py', {model!r}, {str(wav)!r}, '--json', '--top-k', '12']\n"
+        f"runpy.run_path({str(edge / 'keywords.py')!r}, run_name='__main__')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    top = json.loads(done.stdout)[0]["top"]
+    edge_probabilities = np.zeros(12)
+    for entry in top:
+        edge_probabilities[entry["index"]] = entry["probability"]
+    pcm = audio.fit_length(np.round(np.clip(clip, -1, 1) * 32767) / 32768, 16000)
+    expected = TFLiteModel(model)({"waveforms": pcm[None].astype("float32")})["probabilities"]
+    np.testing.assert_allclose(edge_probabilities, expected[0], atol=1e-5)
