@@ -174,6 +174,37 @@ def bench_speech(workdir, seeds, quick=False):
     return {"runs": runs, "files": files, "ratios": timed["ratios"]}
 
 
+def bench_speech_to_text(workdir, seeds, quick=False):
+    """Speech-to-text on held-out synthetic voices, default settings, the first seed."""
+    seed = seeds[0]
+    print(f"speech_stt: synthetic sentences, seed {seed}", file=sys.stderr)
+    result = _train(
+        training.TrainConfig(
+            app="speech_stt",
+            seed=seed,
+            workdir=f"{workdir}/runs",
+            output=f"{workdir}/models",
+            restart=True,
+            epochs=1 if quick else None,
+            verbose=2,
+            options={"sentences": 24} if quick else {},
+        )
+    )
+    files = [
+        {
+            "format": export["format"],
+            "bytes": export["bytes"],
+            **export["metrics"],
+            "max_abs_diff": export["max_abs_diff"],
+            "latency_ms_batch_1": export["latency_ms"],
+            "latency_ms_batch_32": export["latency_ms_batch_32"],
+        }
+        for export in result.report["exports"]
+    ]
+    examples = result.report["evaluation"]["examples"][:5]
+    return {"seed": seed, **result.metrics, **_timing(result), "files": files, "examples": examples}
+
+
 def _timing(result):
     training_info = result.report["training"]
     return {
@@ -253,7 +284,32 @@ def write_markdown(results, path):
     ]
     if "speech_kws" in results:
         lines += _speech_markdown(results["speech_kws"])
+    if "speech_stt" in results:
+        lines += _speech_to_text_markdown(results["speech_stt"])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _speech_to_text_markdown(stt):
+    lines = [
+        "",
+        "## speech_stt: synthetic spoken sentences, held-out voices, default settings",
+        "",
+        f"Measured {stt.get('date', '')} ({stt.get('seconds_total', 0):.0f} s), seed "
+        f"{stt['seed']}: {stt['epochs']} epochs in {stt['seconds']:.0f} s of training. Keras "
+        f"model: WER {stt['wer']:.4f}, CER {stt['cer']:.4f}, exact match {stt['exact_match']:.3f}.",
+        "",
+        "| format | size KB | WER | CER | max abs diff (logits) | ms @ batch 1 | ms @ batch 32 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in stt["files"]:
+        lines.append(
+            f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['wer']:.4f} | {f['cer']:.4f} "
+            f"| {f['max_abs_diff']:.2e} | {f['latency_ms_batch_1']:.2f} "
+            f"| {f['latency_ms_batch_32']:.2f} |"
+        )
+    lines += ["", "Test examples (reference -> greedy CTC transcript):", ""]
+    lines += [f"- {e['reference']} -> {e['hypothesis']}" for e in stt["examples"]]
+    return lines
 
 
 def _speech_markdown(speech):
@@ -289,7 +345,12 @@ def _speech_markdown(speech):
     return lines
 
 
-BENCHES = {"vision": bench_vision, "gan": bench_gan, "speech_kws": bench_speech}
+BENCHES = {
+    "vision": bench_vision,
+    "gan": bench_gan,
+    "speech_kws": bench_speech,
+    "speech_stt": bench_speech_to_text,
+}
 
 
 def main():

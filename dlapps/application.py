@@ -14,6 +14,7 @@ APPLICATIONS = {
     "vision": "dlapps.vision.vision_app:VisionApp",
     "gan": "dlapps.gan.gan_app:GanApp",
     "speech_kws": "dlapps.speech.kws_app:KeywordSpottingApp",
+    "speech_stt": "dlapps.speech.stt_app:SpeechToTextApp",
 }
 
 

@@ -20,11 +20,14 @@ class Endpoint:
             named tensors.
         input_signature: list of named `tf.TensorSpec`; the names become the
             signature's input names (what REST clients send).
+        models: other Keras models `function` calls (e.g. a copy built for
+            conversion), tracked so that their variables are saved too.
     """
 
     name: str
     function: object
     input_signature: list
+    models: tuple = ()
 
 
 def write_saved_model(model, endpoints, path):
@@ -42,6 +45,8 @@ def write_saved_model(model, endpoints, path):
     archive = keras.export.ExportArchive()
     archive.track(model)
     for endpoint in endpoints:
+        for extra in endpoint.models:
+            archive.track(extra)
         archive.add_endpoint(
             endpoint.name, endpoint.function, input_signature=endpoint.input_signature
         )

@@ -100,12 +100,17 @@ class KeywordSpottingApp(Application):
         noisy = keyword_data.add_noise(waveforms, NOISE_TEST_SNR_DB)
         noisy_accuracy = metrics.accuracy(labels, model.predict(noisy, batch_size=256, verbose=0))
         result["metrics"][f"accuracy_{NOISE_TEST_SNR_DB}db_snr"] = noisy_accuracy
+        # One clip of each of the first eight labels.
+        picks = [np.flatnonzero(labels == label)[0] for label in np.unique(labels)][:8]
         figures = [
             metrics.plot_confusion_matrix(
                 result["confusion_matrix"], data.labels, figures_dir / "confusion_matrix.png"
             ),
             plot_spectrograms(
-                model, waveforms, labels, data.labels, figures_dir / "spectrograms.png"
+                model,
+                waveforms[picks],
+                [data.labels[labels[i]] for i in picks],
+                figures_dir / "spectrograms.png",
             ),
         ]
         details = {k: result[k] for k in ("per_class", "confusion_matrix")}
@@ -178,22 +183,28 @@ def _waveforms(split):
     return split[0].astype("float32") / 32768.0
 
 
-def plot_spectrograms(model, waveforms, labels, class_names, path, count=8):
-    """Saves the log-mel features the model sees for one clip of each of `count` labels."""
+def plot_spectrograms(model, waveforms, titles, path, columns=4):
+    """Saves the log-mel features the model computes for each clip, one panel each.
+
+    Args:
+        model: a model whose layer "log_mel" is its front end.
+        waveforms: float32 `(n, samples)`.
+        titles: one title per clip (e.g. its label or transcript).
+        path: PNG to write.
+    """
     import keras
 
     front_end = keras.Model(model.input, model.get_layer("log_mel").output)
-    picks = [np.flatnonzero(labels == label)[0] for label in np.unique(labels)][:count]
-    features = front_end.predict(waveforms[picks], verbose=0)[..., 0]
+    features = front_end.predict(waveforms, verbose=0)[..., 0]
     plt = report.pyplot()
-    columns = 4
-    rows = -(-len(picks) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2.4 * rows), squeeze=False)
+    rows = -(-len(features) // columns)
+    width = 3 if features.shape[1] < 100 else 5
+    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, 2.6 * rows), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    for axis, feature, pick in zip(axes.flat, features, picks, strict=False):
+    for axis, feature, title in zip(axes.flat, features, titles, strict=False):
         axis.imshow(feature.T, origin="lower", aspect="auto", cmap="magma")
-        axis.set_title(class_names[labels[pick]])
+        axis.set_title(title, fontsize=9)
     figure.suptitle("Log-mel spectrograms (time ->, mel band ^)")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
