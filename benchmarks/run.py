@@ -73,19 +73,7 @@ def bench_vision(workdir, seeds, quick=False):
         )
     )
     print("vision: timing every exported file", file=sys.stderr)
-    timed = benchmark.bench_version(exported["path"], (1, 32))
-    latency = {row["format"]: row["latency_ms"] for row in timed["rows"]}
-    files = [
-        {
-            "format": export["format"],
-            "bytes": export["bytes"],
-            "accuracy": export["metrics"]["accuracy"],
-            "max_abs_diff": export["max_abs_diff"],
-            "latency_ms_batch_1": latency[export["format"]][1],
-            "latency_ms_batch_32": latency[export["format"]][32],
-        }
-        for export in exported["exports"]
-    ]
+    files, timed = _timed_files(exported)
     sizes = {f["format"]: f["bytes"] for f in files}
     return {
         "digits": runs,
@@ -158,6 +146,12 @@ def bench_speech(workdir, seeds, quick=False):
         runs.append({"seed": seed, **result.metrics, **_timing(result)})
         if seed == seeds[0]:
             exported = result.report
+    files, timed = _timed_files(exported)
+    return {"runs": runs, "files": files, "ratios": timed["ratios"]}
+
+
+def _timed_files(exported):
+    """Every exported file's size, accuracy and parity, timed again side by side in one run."""
     timed = benchmark.bench_version(exported["path"], (1, 32))
     latency = {row["format"]: row["latency_ms"] for row in timed["rows"]}
     files = [
@@ -171,7 +165,7 @@ def bench_speech(workdir, seeds, quick=False):
         }
         for export in exported["exports"]
     ]
-    return {"runs": runs, "files": files, "ratios": timed["ratios"]}
+    return files, timed
 
 
 def bench_speech_to_text(workdir, seeds, quick=False):

@@ -258,3 +258,15 @@ def test_edge_runner_spots_a_wav_without_tensorflow_or_scipy(trained_kws, tmp_pa
     pcm = audio.fit_length(np.round(np.clip(clip, -1, 1) * 32767) / 32768, 16000)
     expected = TFLiteModel(model)({"waveforms": pcm[None].astype("float32")})["probabilities"]
     np.testing.assert_allclose(edge_probabilities, expected[0], atol=1e-5)
+
+
+def test_tfds_speech_commands_loads_through_tensorflow_datasets():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=6):
+        data = keyword_data.load_keyword_data("tfds:speech_commands")
+    expected = {*keyword_data.KEYWORDS, keyword_data.SILENCE, keyword_data.UNKNOWN}
+    assert set(data.labels) == expected
+    assert data.train[0].shape == (6, 16000) and data.train[0].dtype == np.int16
+    assert len(data.validation[1]) == len(data.test[1]) == 6
+    assert data.train[1].max() < len(data.labels)

@@ -15,15 +15,13 @@ data.labels[:3], data.train[0].shape
 """
 
 import dataclasses
-import hashlib
-import json
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from dlapps.datasets import cached_arrays, load_tfds_splits
 from dlapps.errors import UserError
 from dlapps.speech import audio as audio_lib
 from dlapps.speech.synthesizer import SAMPLE_RATE, Synthesizer, Voice
@@ -102,11 +100,6 @@ class KeywordData:
         if self.voices:
             summary["voices"] = {split: len(names) for split, names in self.voices.items()}
         return summary
-
-
-def default_cache_dir():
-    """Where generated data is kept: `$DLAPPS_CACHE` or `~/.cache/dlapps`."""
-    return Path(os.environ.get("DLAPPS_CACHE", Path.home() / ".cache" / "dlapps"))
 
 
 def split_voices(synthesizer, seed=0):
@@ -208,32 +201,21 @@ def load_synthetic_keywords(
         "accents": ACCENTS,
         "unknown_words": UNKNOWN_WORDS,
     }
-    key = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:16]
-    cache_path = Path(cache_dir or default_cache_dir()) / f"speech_keywords-{key}.npz"
     synthesizer = Synthesizer()
     voices = split_voices(synthesizer, seed)
     labels = [*KEYWORDS, SILENCE, UNKNOWN]
-    if not cache_path.exists():
-        splits = {}
-        counts = {"train": train_per_class, "validation": validation_per_class}
-        counts["test"] = test_per_class
-        for offset, split in enumerate(("train", "validation", "test")):
-            splits[split] = generate_keywords(
+    counts = {"train": train_per_class, "validation": validation_per_class, "test": test_per_class}
+
+    def build():
+        arrays = {}
+        for offset, split in enumerate(counts):
+            arrays[f"{split}_x"], arrays[f"{split}_y"] = generate_keywords(
                 counts[split], voices[split], seed * 3 + offset, synthesizer, f"{split} clip"
             )
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache_path.with_suffix(".partial.npz")
-        np.savez(
-            partial,
-            **{
-                f"{split}_{part}": splits[split][i]
-                for split in splits
-                for i, part in enumerate("xy")
-            },
-        )
-        partial.replace(cache_path)  # whole or not at all
-    with np.load(cache_path) as stored:
-        splits = {s: (stored[f"{s}_x"], stored[f"{s}_y"]) for s in ("train", "validation", "test")}
+        return arrays
+
+    stored = cached_arrays("speech_keywords", parameters, build, cache_dir)
+    splits = {s: (stored[f"{s}_x"], stored[f"{s}_y"]) for s in counts}
     return KeywordData(
         splits["train"],
         splits["validation"],
@@ -284,21 +266,7 @@ def load_keyword_folder(directory, seed=0, test_fraction=0.1, validation_fractio
 
 def load_keyword_tfds(name="speech_commands", data_dir=None):
     """Loads `tfds:speech_commands` (its own train/validation/test splits)."""
-    import tensorflow_datasets as tfds
-
-    try:
-        splits, info = tfds.load(
-            name,
-            split=["train", "validation", "test"],
-            as_supervised=True,
-            with_info=True,
-            data_dir=data_dir,
-        )
-    except Exception as error:  # tfds raises many kinds: missing, offline, bad name
-        raise UserError(
-            f"could not load TFDS dataset '{name}': {str(error).splitlines()[0]} "
-            "(without a network, prepare it first with `tfds build` and pass --tfds-data-dir)"
-        ) from None
+    splits, info = load_tfds_splits(name, ["train", "validation", "test"], data_dir)
 
     def to_numpy(split):
         clips, labels = [], []

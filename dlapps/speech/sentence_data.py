@@ -15,17 +15,16 @@ data.train[1][0]
 
 import csv
 import dataclasses
-import hashlib
-import json
 import re
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from dlapps.datasets import cached_arrays
 from dlapps.errors import UserError
 from dlapps.speech import audio as audio_lib
-from dlapps.speech.keyword_data import _noise, default_cache_dir, split_voices
+from dlapps.speech.keyword_data import _noise, split_voices
 from dlapps.speech.synthesizer import SAMPLE_RATE, Synthesizer
 from dlapps.vision.data import stratified_split
 
@@ -181,27 +180,21 @@ def load_synthetic_sentences(
         "templates": _TEMPLATES,
         "grammar": _GRAMMAR,
     }
-    key = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:16]
-    cache_path = Path(cache_dir or default_cache_dir()) / f"speech_sentences-{key}.npz"
     synthesizer = Synthesizer()
     voices = split_voices(synthesizer, seed)
-    if not cache_path.exists():
-        sizes = {"train": train_size, "validation": validation_size, "test": test_size}
+    sizes = {"train": train_size, "validation": validation_size, "test": test_size}
+
+    def build():
         arrays = {}
         for offset, split in enumerate(sizes):
             clips, texts = generate_sentences(
                 sizes[split], voices[split], seed * 3 + offset + 100, synthesizer, split
             )
             arrays[f"{split}_x"], arrays[f"{split}_y"] = clips, np.asarray(texts)
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache_path.with_suffix(".partial.npz")
-        np.savez(partial, **arrays)
-        partial.replace(cache_path)  # whole or not at all
-    with np.load(cache_path) as stored:
-        splits = {
-            s: (stored[f"{s}_x"], [str(t) for t in stored[f"{s}_y"]])
-            for s in ("train", "validation", "test")
-        }
+        return arrays
+
+    stored = cached_arrays("speech_sentences", parameters, build, cache_dir)
+    splits = {s: (stored[f"{s}_x"], [str(t) for t in stored[f"{s}_y"]]) for s in sizes}
     return SentenceData(
         splits["train"],
         splits["validation"],

@@ -15,6 +15,7 @@ import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
+from dlapps.datasets import load_tfds_splits
 from dlapps.errors import UserError
 from dlapps.vision.image_preprocessor import resize_images
 
@@ -239,22 +240,7 @@ def load_tfds(name, image_size=None, seed=0, validation_fraction=0.1, data_dir=N
     >>> data.image_shape
     (28, 28, 1)
     """
-    import tensorflow_datasets as tfds
-
-    try:
-        (train, test), info = tfds.load(
-            name,
-            split=["train", "test"],
-            as_supervised=True,
-            with_info=True,
-            data_dir=data_dir,
-        )
-    except Exception as error:  # tfds raises many kinds: missing, offline, bad name
-        raise UserError(
-            f"could not load TFDS dataset '{name}': {str(error).splitlines()[0]} "
-            "(without a network, prepare it first with `tfds build` and pass "
-            "--tfds-data-dir)"
-        ) from None
+    (train, test), info = load_tfds_splits(name, ["train", "test"], data_dir)
     label_feature = info.features[info.supervised_keys[1]]
     class_names = list(label_feature.names)
 
