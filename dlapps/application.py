@@ -15,6 +15,7 @@ APPLICATIONS = {
     "gan": "dlapps.gan.gan_app:GanApp",
     "speech_kws": "dlapps.speech.kws_app:KeywordSpottingApp",
     "speech_stt": "dlapps.speech.stt_app:SpeechToTextApp",
+    "translation": "dlapps.translation.translation_app:TranslationApp",
 }
 
 

@@ -55,18 +55,28 @@ def format_summary(report):
     if "training" in report:
         training = report["training"]
         lines.append(f"  trained {training['epochs']} epochs in {training['seconds']:.1f} s")
-    header = f"  {'format':<18}{'size':>10}  {'metrics':<24}{'max|diff|':>11}{'ms@1':>9}"
+    header = f"  {'format':<18}{'size':>10}  {'metrics':<36}{'vs keras':>11}{'ms@1':>9}"
     lines.append(header)
     for export in report["exports"]:
-        metrics = ", ".join(f"{k} {_format_value(v)}" for k, v in export.get("metrics", {}).items())
-        diff = export.get("max_abs_diff")
+        # The first three metrics; report.json has them all.
+        metrics = list(export.get("metrics", {}).items())[:3]
+        metrics = ", ".join(f"{k} {_format_value(v)}" for k, v in metrics)
         latency = export.get("latency_ms")
         lines.append(
-            f"  {export['format']:<18}{export['bytes'] / 1024:>8.0f}KB  {metrics:<24}"
-            f"{'' if diff is None else f'{diff:.2e}':>11}"
+            f"  {export['format']:<18}{export['bytes'] / 1024:>8.0f}KB  {metrics:<36}"
+            f"{_parity(export):>11}"
             f"{'' if latency is None else f'{latency:.3f}':>9}"
         )
     return "\n".join(lines)
+
+
+def _parity(export):
+    """How close an export is to the Keras model: max |diff|, or identical outputs."""
+    if export.get("max_abs_diff") is not None:
+        return f"{export['max_abs_diff']:.2e}"
+    if export.get("identical_to_keras") is not None:
+        return f"{export['identical_to_keras']:.1%} same"
+    return ""
 
 
 def write_json(data, path):

@@ -57,6 +57,16 @@ class ExportSpec:
         tflite_formats: which TFLite variants to write.
         int8_float_ops: TFLite op names that "tflite_int8" keeps in float
             (see `tflite.convert`), e.g. an audio front end.
+        tflite_test_inputs: what the TFLite files take, when not the
+            SavedModel's `test_inputs` (e.g. token ids instead of strings).
+        parity: `callable(outputs) -> dict` comparing any format's
+            `output_key` output with `reference`; by default the max abs
+            difference ("max_abs_diff").
+        text_ops_tflite: an endpoint also converted as float32 TFLite with
+            tensorflow-text's custom ops (strings in and out), written as
+            `<app>_strings.tflite` and measured on `test_inputs`.
+        files: more files for the version directory (name -> text), such
+            as vocabularies.
     """
 
     app: str
@@ -73,30 +83,38 @@ class ExportSpec:
     outputs: dict = dataclasses.field(default_factory=dict)
     tflite_formats: tuple = tflite.TFLITE_FORMATS
     int8_float_ops: tuple = ()
+    tflite_test_inputs: dict | None = None
+    parity: object = None
+    text_ops_tflite: saved_model.Endpoint | None = None
+    files: dict = dataclasses.field(default_factory=dict)
 
 
-def measure(run, spec, latency_batches=(1, 32)):
+def measure(run, spec, test_inputs=None, latency_batches=(1, 32)):
     """Runs a model over the test inputs and measures it against Keras.
 
     Args:
         run: `callable(inputs dict) -> outputs dict` for one batch.
         spec: the `ExportSpec` with test inputs, reference and score.
+        test_inputs: the inputs `run` takes, if not `spec.test_inputs`.
 
     Returns:
-        `{"metrics", "max_abs_diff", "latency_ms", "latency_ms_batch_32"}`.
+        `{"metrics", "max_abs_diff" (or the spec's parity keys),
+        "latency_ms", "latency_ms_batch_32"}`.
     """
+    test_inputs = spec.test_inputs if test_inputs is None else test_inputs
     outputs = []
     count = len(spec.reference)
     for start in range(0, count, 256):
-        batch = {k: v[start : start + 256] for k, v in spec.test_inputs.items()}
+        batch = {k: v[start : start + 256] for k, v in test_inputs.items()}
         outputs.append(np.asarray(run(batch)[spec.output_key]))
     outputs = np.concatenate(outputs)
-    result = {
-        "metrics": spec.score(outputs),
-        "max_abs_diff": float(np.max(np.abs(outputs.astype("float64") - spec.reference))),
-    }
+    result = {"metrics": spec.score(outputs)}
+    if spec.parity is not None:
+        result.update(spec.parity(outputs))
+    else:
+        result["max_abs_diff"] = float(np.max(np.abs(outputs.astype("float64") - spec.reference)))
     for batch_size in latency_batches:
-        batch = benchmark.take_batch(spec.test_inputs, batch_size)
+        batch = benchmark.take_batch(test_inputs, batch_size)
         key = "latency_ms" if batch_size == 1 else f"latency_ms_batch_{batch_size}"
         result[key] = benchmark.median_latency_ms(lambda b=batch: run(b))
     return result
@@ -124,6 +142,8 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
     try:
         saved_model.write_saved_model(spec.model, spec.serving, staging)
         (staging / "labels.txt").write_text("\n".join(spec.labels) + "\n", encoding="utf-8")
+        for name, text in spec.files.items():
+            (staging / name).write_text(text, encoding="utf-8")
         exports = [{"format": "saved_model", "path": ".", "bytes": _directory_bytes(staging)}]
         exports[0].update(measure(saved_model.signature_runner(staging), spec))
         with tempfile.TemporaryDirectory() as tflite_source:
@@ -138,8 +158,10 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
                 name = f"{spec.app}_{FILE_SUFFIXES[tflite_format]}.tflite"
                 (staging / name).write_bytes(content)
                 entry = {"format": tflite_format, "path": name, "bytes": len(content)}
-                entry.update(measure(tflite.TFLiteModel(content), spec))
+                entry.update(measure(tflite.TFLiteModel(content), spec, spec.tflite_test_inputs))
                 exports.append(entry)
+        if spec.text_ops_tflite is not None:
+            exports.append(_export_text_ops_tflite(spec, staging))
         if figures:
             (staging / "figures").mkdir()
             for figure in figures:
@@ -167,6 +189,18 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
         raise
     report["path"] = str(version_path)
     return report
+
+
+def _export_text_ops_tflite(spec, staging):
+    """Converts `spec.text_ops_tflite` with tensorflow-text's TFLite ops and measures it."""
+    with tempfile.TemporaryDirectory() as source:
+        saved_model.write_saved_model(spec.model, [spec.text_ops_tflite], source)
+        content = tflite.convert(source, "tflite_float32", text_ops=True)
+    name = f"{spec.app}_strings.tflite"
+    (staging / name).write_bytes(content)
+    entry = {"format": "tflite_strings", "path": name, "bytes": len(content)}
+    entry.update(measure(tflite.TFLiteModel(content), spec))
+    return entry
 
 
 def read_labels(model_path):

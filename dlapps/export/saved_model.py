@@ -60,7 +60,7 @@ def is_saved_model(path):
 
 
 def load_saved_model(path):
-    """Loads a SavedModel with plain `tf.saved_model.load`.
+    """Loads a SavedModel with plain `tf.saved_model.load` (and tensorflow-text's ops).
 
     Raises:
         UserError: `path` is not a SavedModel directory.
@@ -70,6 +70,9 @@ def load_saved_model(path):
             f"{path} is not a SavedModel directory (no saved_model.pb in it): pass "
             "a version directory such as saved_models/vision/1, or a .tflite file"
         )
+    # Registers tensorflow-text's ops, which models with tokenizers use.
+    import tensorflow_text  # noqa: F401
+
     return tf.saved_model.load(str(path))
 
 

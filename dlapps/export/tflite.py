@@ -27,6 +27,7 @@ def convert(
     representative_data=None,
     signature="serving_default",
     float_ops=(),
+    text_ops=False,
 ):
     """Converts one signature of a SavedModel to TFLite, builtin ops only.
 
@@ -45,6 +46,10 @@ def convert(
             such as a spectrogram whose values int8 cannot hold. The input
             then stays float32. Empty (the default) quantizes every op and
             makes the input uint8.
+        text_ops: allow tensorflow-text's ops (tokenizers) as TFLite custom
+            ops; the file then runs on an interpreter with
+            `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS` registered
+            (`TFLiteModel` does that by itself).
 
     Returns:
         The `.tflite` flatbuffer as bytes.
@@ -57,6 +62,7 @@ def convert(
         str(saved_model_path), signature_keys=[signature]
     )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = text_ops
     if tflite_format != "tflite_float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if tflite_format == "tflite_float16":
@@ -99,6 +105,29 @@ def _interpreter_class():
     return Interpreter
 
 
+def _open_interpreter(path, content, num_threads):
+    """An interpreter for the file; with tensorflow-text's ops if it needs them."""
+    interpreter = _interpreter_class()(
+        model_path=path, model_content=content, num_threads=num_threads
+    )
+    try:
+        interpreter.allocate_tensors()  # where unresolved custom ops show up
+        return interpreter
+    except RuntimeError as error:
+        if "custom op" not in str(error).lower():
+            raise
+    # A file with tensorflow-text's tokenizer ops: register them.
+    import tensorflow_text
+    from ai_edge_litert.interpreter import InterpreterWithCustomOps
+
+    return InterpreterWithCustomOps(
+        model_path=path,
+        model_content=content,
+        num_threads=num_threads,
+        custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
+    )
+
+
 class TFLiteModel:
     """Runs a `.tflite` file on the LiteRT interpreter with named inputs and outputs.
 
@@ -116,9 +145,7 @@ class TFLiteModel:
         content = model if isinstance(model, bytes) else None
         path = None if content is not None else str(model)
         try:
-            self.interpreter = _interpreter_class()(
-                model_path=path, model_content=content, num_threads=num_threads
-            )
+            self.interpreter = _open_interpreter(path, content, num_threads)
         except (ValueError, RuntimeError) as error:
             raise UserError(f"{model} is not a readable .tflite file ({error})") from None
         signatures = self.interpreter.get_signature_list()
@@ -146,7 +173,11 @@ class TFLiteModel:
         self._prepare(batch)
         for name, value in inputs.items():
             details = self.inputs[name]
-            self.interpreter.set_tensor(details["index"], np.asarray(value, details["dtype"]))
+            if details["dtype"] in (np.bytes_, np.object_):  # strings, UTF-8 encoded
+                value = np.array([_utf8(text) for text in value], dtype=object)
+            else:
+                value = np.asarray(value, details["dtype"])
+            self.interpreter.set_tensor(details["index"], value)
         self.interpreter.invoke()
         results = {}
         for name, details in self.outputs.items():
@@ -166,6 +197,10 @@ class TFLiteModel:
             for name, value in self(batch).items():
                 parts.setdefault(name, []).append(value)
         return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def _utf8(text):
+    return text.encode("utf-8") if isinstance(text, str) else bytes(text)
 
 
 def is_tflite(path):

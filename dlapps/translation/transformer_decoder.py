@@ -1,0 +1,72 @@
+"""One Transformer decoder block: causal self-attention, cross-attention, feed-forward."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="dlapps")
+class TransformerDecoder(keras.layers.Layer):
+    """Attends to the target so far (causally), then to the encoded source.
+
+    The causal mask lets position i see positions 0..i only, so one pass
+    trains every next-token prediction at once (teacher forcing), and at
+    inference the same block runs on the prefix decoded so far.
+
+    Example:
+
+    >>> block = TransformerDecoder(hidden_dim=32, num_heads=4, intermediate_dim=64)
+    >>> target, memory = np.zeros((2, 8, 32)), np.zeros((2, 10, 32))
+    >>> block(target, memory, np.ones((2, 10), bool)).shape
+    (2, 8, 32)
+    """
+
+    def __init__(self, hidden_dim, num_heads, intermediate_dim, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        key_dim = hidden_dim // num_heads
+        self.self_attention = keras.layers.MultiHeadAttention(
+            num_heads, key_dim, dropout=dropout, name="self_attention"
+        )
+        self.self_attention_norm = keras.layers.LayerNormalization(name="self_attention_norm")
+        self.cross_attention = keras.layers.MultiHeadAttention(
+            num_heads, key_dim, dropout=dropout, name="cross_attention"
+        )
+        self.cross_attention_norm = keras.layers.LayerNormalization(name="cross_attention_norm")
+        self.hidden = keras.layers.Dense(intermediate_dim, activation="relu", name="ffn_hidden")
+        self.projection = keras.layers.Dense(hidden_dim, name="ffn_output")
+        self.ffn_norm = keras.layers.LayerNormalization(name="ffn_norm")
+        self.dropout_layer = keras.layers.Dropout(dropout)
+
+    def build(self, x_shape, memory_shape=None, memory_mask_shape=None):
+        self.self_attention.build(x_shape, x_shape)
+        self.self_attention_norm.build(x_shape)
+        self.cross_attention.build(x_shape, memory_shape)
+        self.cross_attention_norm.build(x_shape)
+        self.hidden.build(x_shape)
+        self.projection.build((*x_shape[:-1], self.intermediate_dim))
+        self.ffn_norm.build(x_shape)
+        self.built = True
+
+    def call(self, x, memory, memory_mask, training=None):
+        attended = self.self_attention(x, x, use_causal_mask=True, training=training)
+        x = self.self_attention_norm(x + self.dropout_layer(attended, training=training))
+        mask = keras.ops.expand_dims(memory_mask, axis=1)  # (batch, 1, source)
+        attended = self.cross_attention(x, memory, attention_mask=mask, training=training)
+        x = self.cross_attention_norm(x + self.dropout_layer(attended, training=training))
+        transformed = self.projection(self.hidden(x))
+        return self.ffn_norm(x + self.dropout_layer(transformed, training=training))
+
+    def compute_output_shape(self, x_shape, memory_shape=None, memory_mask_shape=None):
+        return x_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_dim=self.hidden_dim,
+            num_heads=self.num_heads,
+            intermediate_dim=self.intermediate_dim,
+            dropout=self.dropout,
+        )
+        return config

@@ -1,0 +1,73 @@
+"""Translation quality: BLEU, chrF and exact match (sacrebleu), and a figure of examples."""
+
+import numpy as np
+
+from dlapps import report
+
+
+def translation_scores(hypotheses, references, kinds=()):
+    """Corpus BLEU and chrF (0-100, sacrebleu's defaults) and exact match (0-1).
+
+    Args:
+        hypotheses, references: lists of strings, one reference each.
+        kinds: optional label per sentence (e.g. "numbers", "dates"); each
+            kind is also scored on its own, as `<kind>_bleu` and so on.
+
+    Example:
+
+    >>> translation_scores(["veintiuno"], ["veintiuno"])
+    {'bleu': 100.0..., 'chrf': 100.0, 'exact_match': 1.0}
+    """
+    import sacrebleu
+
+    hypotheses, references = list(hypotheses), list(references)
+    scores = {
+        "bleu": float(sacrebleu.corpus_bleu(hypotheses, [references]).score),
+        "chrf": float(sacrebleu.corpus_chrf(hypotheses, [references]).score),
+        "exact_match": float(
+            np.mean([h == r for h, r in zip(hypotheses, references, strict=True)])
+        ),
+    }
+    kinds = list(kinds)
+    for kind in sorted(set(kinds)) if len(set(kinds)) > 1 else ():
+        chosen = [i for i, k in enumerate(kinds) if k == kind]
+        for name, value in translation_scores(
+            [hypotheses[i] for i in chosen], [references[i] for i in chosen]
+        ).items():
+            scores[f"{kind}_{name}"] = value
+    return scores
+
+
+def plot_translations(sources, references, hypotheses, path):
+    """Writes a table of test sentences: source, reference, translation (red when wrong)."""
+    pyplot = report.pyplot()
+    rows = len(sources)
+    figure, axis = pyplot.subplots(figsize=(12, 0.9 + 0.55 * rows))
+    axis.axis("off")
+    for row, (source, reference, hypothesis) in enumerate(
+        zip(sources, references, hypotheses, strict=True)
+    ):
+        y = 1 - (row + 0.5) / rows
+        axis.text(0.0, y + 0.12 / rows * 2, source, fontsize=9, va="center")
+        axis.text(
+            0.02,
+            y - 0.08 / rows * 2,
+            f"reference:   {reference}",
+            fontsize=9,
+            va="center",
+            color="gray",
+        )
+        axis.text(
+            0.02,
+            y - 0.26 / rows * 2,
+            f"translation: {hypothesis}",
+            fontsize=9,
+            va="center",
+            color="black" if hypothesis == reference else "red",
+        )
+    wrong = sum(h != r for h, r in zip(hypotheses, references, strict=True))
+    axis.set_title(f"Test translations ({wrong} of {rows} differ from the reference, in red)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return path

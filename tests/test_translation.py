@@ -1,0 +1,179 @@
+"""Tests for the translation app: models, decoding, training through the driver, exports."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from dlapps import cli, training
+from dlapps.application import get_application
+from dlapps.export import TFLiteModel
+from dlapps.translation import decoding, seq2seq
+from dlapps.translation.losses import MaskedCrossEntropy, masked_accuracy
+from dlapps.translation.tokenizer import END_ID, PAD_ID, START_ID
+
+EDGE = Path(__file__).resolve().parents[1] / "export" / "edge"
+
+
+@pytest.mark.parametrize("architecture", seq2seq.ARCHITECTURES)
+def test_models_map_source_and_target_prefix_to_next_token_logits(architecture):
+    model = seq2seq.build_translator(architecture, 30, 40, source_length=7, target_length=5)
+    logits = model({"source_ids": np.ones((2, 7), "int32"), "target_ids": np.ones((2, 5), "int32")})
+    assert logits.shape == (2, 5, 40)
+    assert {"encoder", "decoder"} <= {layer.name for layer in model.layers}
+
+
+def test_decoder_is_causal_and_ignores_source_padding():
+    keras.utils.set_random_seed(1)
+    model = seq2seq.build_transformer(30, 40, 6, 5, hidden_dim=16, num_heads=2, dropout=0.0)
+    source = np.array([[5, 6, 7, 0, 0, 0]], "int32")
+    target = np.array([[START_ID, 8, 9, 10, 11]], "int32")
+    logits = model({"source_ids": source, "target_ids": target}).numpy()
+    changed_future = target.copy()
+    changed_future[0, 3:] = 12
+    other = model({"source_ids": source, "target_ids": changed_future}).numpy()
+    np.testing.assert_allclose(logits[0, :3], other[0, :3], atol=1e-5)  # positions 0..2
+    assert not np.allclose(logits[0, 3], other[0, 3])
+    padded_differently = source.copy()
+    padded_differently[0, 4] = 0  # still padding: same answer
+    np.testing.assert_allclose(
+        logits, model({"source_ids": padded_differently, "target_ids": target}), atol=1e-5
+    )
+
+
+def test_masked_loss_and_accuracy_skip_padding():
+    y_true = np.array([[5, 6, PAD_ID, PAD_ID]])
+    y_pred = np.full((1, 4, 8), -10.0, "float32")
+    y_pred[0, 0, 5] = y_pred[0, 1, 1] = 10.0  # first right, second wrong
+    assert float(masked_accuracy(y_true, y_pred)[0]) == pytest.approx(0.5)
+    loss = MaskedCrossEntropy()(y_true, y_pred)
+    assert float(loss) == pytest.approx(20 / 2, rel=1e-3)  # only two tokens count
+    smoothed = MaskedCrossEntropy(label_smoothing=0.1)(y_true, y_pred)
+    assert float(smoothed) > float(loss) / 2
+
+
+def naive_greedy(model, source, target_length):
+    """Re-runs the whole model on the growing prefix: the definition of greedy decoding."""
+    tokens = [START_ID]
+    while len(tokens) < target_length:
+        padded = np.array([tokens + [PAD_ID] * (target_length - len(tokens))], "int32")
+        logits = model({"source_ids": source[None], "target_ids": padded}).numpy()
+        tokens.append(int(np.argmax(logits[0, len(tokens) - 1])))
+        if tokens[-1] == END_ID:
+            break
+    return tokens[1:] + [PAD_ID] * (target_length - len(tokens))
+
+
+def test_greedy_decoding_in_graph_matches_the_definition_and_beam_of_one_is_greedy():
+    keras.utils.set_random_seed(3)
+    model = seq2seq.build_transformer(20, 12, 5, 6, hidden_dim=16, num_heads=2)
+    sources = np.random.default_rng(0).integers(4, 20, (3, 5)).astype("int32")
+    greedy = decoding.greedy_decode(model, sources).numpy()
+    assert greedy.shape == (3, 5)
+    assert greedy.tolist() == [naive_greedy(model, s, 6) for s in sources]
+    np.testing.assert_array_equal(decoding.beam_search(model, sources, beam_width=1), greedy)
+    beams = decoding.beam_search(model, sources, beam_width=3).numpy()
+    assert beams.shape == (3, 5)
+    for row in beams:  # nothing but padding after [END]
+        ends = np.flatnonzero(row == END_ID)
+        assert not ends.size or (row[ends[0] + 1 :] == PAD_ID).all()
+
+
+@pytest.fixture(scope="module")
+def trained_translation(tmp_path_factory):
+    root = tmp_path_factory.mktemp("translation")
+    config = training.TrainConfig(
+        app="translation",
+        data="numbers",
+        epochs=6,
+        learning_rate=2e-3,
+        output=str(root / "saved_models"),
+        workdir=str(root / "runs"),
+        verbose=0,
+        options={"pairs": 2000, "layers": 1, "hidden_dim": 64, "beam_width": 2},
+    )
+    return training.run(get_application("translation"), config)
+
+
+def test_translation_trains_and_exports_every_format(trained_translation):
+    report = trained_translation.report
+    metrics = report["metrics"]
+    assert {"bleu", "chrf", "exact_match"} <= set(metrics)
+    assert metrics["chrf"] > 50, metrics  # a few seconds of training: well above chance
+    exports = {e["format"]: e for e in report["exports"]}
+    assert set(exports) == {
+        "saved_model",
+        "tflite_float32",
+        "tflite_float16",
+        "tflite_dynamic",
+        "tflite_strings",
+    }
+    for name in ("saved_model", "tflite_float32", "tflite_strings"):
+        assert exports[name]["identical_to_keras"] == 1.0, name
+        assert exports[name]["metrics"]["bleu"] == pytest.approx(metrics["bleu"]), name
+    version = Path(report["path"])
+    assert (version / "source_vocabulary.txt").is_file()
+    assert (version / "figures" / "translations.png").is_file()
+    assert report["evaluation"]["examples"][0].keys() == {"source", "reference", "translation"}
+
+
+def test_saved_model_translates_strings_with_only_tensorflow_and_tensorflow_text(
+    trained_translation,
+):
+    version = trained_translation.report["path"]
+    sources = trained_translation.data.pairs.test[0][:3]
+    script = f"""
+import json, sys
+import tensorflow as tf, tensorflow_text
+model = tf.saved_model.load({version!r})
+sentences = tf.constant({sources!r})
+greedy = model.signatures["serving_default"](sentences=sentences)["translations"]
+beam = model.signatures["beam_search"](sentences=sentences)["translations"]
+print(json.dumps({{"dlapps": "dlapps" in sys.modules,
+    "greedy": [t.decode() for t in greedy.numpy()], "beam": [t.decode() for t in beam.numpy()]}}))
+"""
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd="/"
+    ).stdout
+    served = json.loads(output.strip().splitlines()[-1])
+    assert not served["dlapps"]
+    examples = {
+        e["source"]: e["translation"] for e in trained_translation.report["evaluation"]["examples"]
+    }
+    assert served["greedy"] == [examples[s] for s in sources]
+    assert len(served["beam"]) == 3 and all(isinstance(t, str) for t in served["beam"])
+
+
+def test_edge_runner_and_strings_tflite_agree_with_the_saved_model(trained_translation, capsys):
+    version = Path(trained_translation.report["path"])
+    sources = trained_translation.data.pairs.test[0][:4]
+    assert cli.main(["predict", str(version), *sources]) == 0
+    saved_model = capsys.readouterr().out.strip().splitlines()
+    assert cli.main(["predict", str(version / "translation_strings.tflite"), *sources]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == saved_model
+
+    script = f"""
+import json, sys
+sys.modules["tensorflow"] = None  # the edge runner must not need it
+sys.path.insert(0, {str(EDGE)!r})
+import translate
+print(json.dumps(translate.translate({str(version / "translation_float32.tflite")!r}, {sources!r})))
+"""
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(output.strip().splitlines()[-1]) == saved_model
+
+
+def test_token_id_tflite_is_rejected_by_predict_with_a_pointer(trained_translation, capsys):
+    version = Path(trained_translation.report["path"])
+    assert cli.main(["predict", str(version / "translation_float32.tflite"), "one"]) == 1
+    assert "takes token ids" in capsys.readouterr().err
+    tflite = TFLiteModel(version / "translation_float32.tflite")
+    assert set(tflite.inputs) == {"source_ids"}
+    ids = tflite({"source_ids": np.zeros((2, tflite.inputs["source_ids"]["shape"][1]), "int32")})
+    assert ids["target_ids"].dtype == np.int32 and ids["target_ids"].shape[0] == 2
