@@ -68,7 +68,7 @@ optimizer = optimizers.make_optimizer(
     learning_rate=1e-3,
     schedule="cosine",
     total_steps=steps_per_epoch * args.epochs,
-    warmup_steps=steps_per_epoch,
+    warmup_steps=min(steps_per_epoch, steps_per_epoch * args.epochs - 1),
     clipnorm=1.0,
 )
 model.compile(
@@ -87,7 +87,7 @@ model.fit(
 ## Evaluation: decode the test sentences greedily, score BLEU and exact match
 """
 metrics, details, figures = application.evaluate(model, data, args.workdir)
-print({name: round(value, 4) for name, value in metrics.items()})
+print(f"test BLEU: {metrics['bleu']:.2f}, exact match: {metrics['exact_match']:.4f}")
 for example in details["examples"][:5]:
     print(f"  {example['source']} -> {example['translation']}")
 

@@ -199,6 +199,44 @@ def bench_speech_to_text(workdir, seeds, quick=False):
     return {"seed": seed, **result.metrics, **_timing(result), "files": files, "examples": examples}
 
 
+def bench_translation(workdir, seeds, quick=False):
+    """English -> Spanish numbers and dates: the Transformer and the GRU baseline, first seed."""
+    seed = seeds[0]
+    models = {}
+    for architecture in ("transformer", "gru"):
+        print(f"translation: {architecture}, seed {seed}", file=sys.stderr)
+        result = _train(
+            training.TrainConfig(
+                app="translation",
+                seed=seed,
+                workdir=f"{workdir}/runs",
+                output=f"{workdir}/models",
+                restart=True,
+                epochs=1 if quick else None,
+                verbose=2,
+                options={"model": architecture, **({"pairs": 300} if quick else {})},
+            )
+        )
+        files = [
+            {
+                "format": export["format"],
+                "bytes": export["bytes"],
+                **export["metrics"],
+                "identical_to_keras": export["identical_to_keras"],
+                "latency_ms_batch_1": export["latency_ms"],
+                "latency_ms_batch_32": export["latency_ms_batch_32"],
+            }
+            for export in result.report["exports"]
+        ]
+        models[architecture] = {
+            **result.metrics,
+            **_timing(result),
+            "files": files,
+            "examples": result.report["evaluation"]["examples"][:6],
+        }
+    return {"seed": seed, "models": models}
+
+
 def _timing(result):
     training_info = result.report["training"]
     return {
@@ -280,6 +318,8 @@ def write_markdown(results, path):
         lines += _speech_markdown(results["speech_kws"])
     if "speech_stt" in results:
         lines += _speech_to_text_markdown(results["speech_stt"])
+    if "translation" in results:
+        lines += _translation_markdown(results["translation"])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -303,6 +343,50 @@ def _speech_to_text_markdown(stt):
         )
     lines += ["", "Test examples (reference -> greedy CTC transcript):", ""]
     lines += [f"- {e['reference']} -> {e['hypothesis']}" for e in stt["examples"]]
+    return lines
+
+
+def _translation_markdown(translation):
+    lines = [
+        "",
+        "## translation: English -> Spanish numbers and dates, default settings",
+        "",
+        f"Measured {translation.get('date', '')} "
+        f"({translation.get('seconds_total', 0):.0f} s), seed {translation['seed']}. "
+        "Test sentences are never in training; BLEU and chrF are sacrebleu's corpus scores.",
+        "",
+        "| model | BLEU | exact match | numbers: exact / BLEU | dates: exact / BLEU "
+        "| chrF | epochs | training s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, m in translation["models"].items():
+        lines.append(
+            f"| {name} | {m['bleu']:.2f} | {m['exact_match']:.4f} "
+            f"| {m['numbers_exact_match']:.4f} / {m['numbers_bleu']:.2f} "
+            f"| {m['dates_exact_match']:.4f} / {m['dates_bleu']:.2f} | {m['chrf']:.2f} "
+            f"| {m['epochs']} | {m['seconds']:.0f} |"
+        )
+    for name, m in translation["models"].items():
+        lines += [
+            "",
+            f"{name}: exported files (translations identical to the Keras model's greedy "
+            "decoding, latency per call at batch 1 and 32 sentences)",
+            "",
+            "| format | size KB | BLEU | exact match | identical to Keras | ms @ batch 1 "
+            "| ms @ batch 32 |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for f in m["files"]:
+            lines.append(
+                f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['bleu']:.2f} "
+                f"| {f['exact_match']:.4f} | {f['identical_to_keras']:.4f} "
+                f"| {f['latency_ms_batch_1']:.2f} | {f['latency_ms_batch_32']:.2f} |"
+            )
+    lines += ["", "Test examples (Transformer):", ""]
+    lines += [
+        f"- {e['source']} -> {e['translation']}"
+        for e in translation["models"]["transformer"]["examples"]
+    ]
     return lines
 
 
@@ -344,6 +428,7 @@ BENCHES = {
     "gan": bench_gan,
     "speech_kws": bench_speech,
     "speech_stt": bench_speech_to_text,
+    "translation": bench_translation,
 }
 
 

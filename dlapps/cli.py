@@ -19,7 +19,10 @@ EXAMPLES = {
   dlapps train vision --data photos/ --epochs 20    # one sub-folder per class
   dlapps train vision --data tfds:mnist --model mobilenet_v2 --width-multiplier 0.5
   dlapps train vision --optimizer sgd --momentum 0.9 --nesterov --schedule step
-  dlapps train gan --gan wgan_gp --time-budget 300""",
+  dlapps train gan --gan wgan_gp --time-budget 300
+  dlapps train speech_kws --data speech_commands/   # one sub-folder of WAVs per word
+  dlapps train translation --source-lang en --target-lang fr
+  dlapps train translation --data pairs.tsv --model gru   # source<TAB>target lines""",
     "evaluate": """example:
   dlapps evaluate vision runs/vision/best.keras --data photos/""",
     "export": """example:
@@ -27,7 +30,8 @@ EXAMPLES = {
     "predict": """examples:
   dlapps predict saved_models/vision/1 cat.png dog.jpg
   dlapps predict saved_models/vision/1/vision_int8.tflite cat.png
-  dlapps predict saved_models/gan/1 --num 64 --label 3 --out threes.png""",
+  dlapps predict saved_models/gan/1 --num 64 --label 3 --out threes.png
+  dlapps predict saved_models/translation/1 "twenty-one" 'Monday, May 4, 2026'""",
     "bench": """example:
   dlapps bench saved_models/vision/1 --batch-sizes 1 32""",
     "demo": """example:

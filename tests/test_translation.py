@@ -169,6 +169,15 @@ print(json.dumps(translate.translate({str(version / "translation_float32.tflite"
     assert json.loads(output.strip().splitlines()[-1]) == saved_model
 
 
+def test_bench_times_every_format_with_its_own_inputs(trained_translation, capsys):
+    version = trained_translation.report["path"]
+    assert cli.main(["bench", version, "--batch-sizes", "1", "2"]) == 0
+    table = capsys.readouterr().out
+    for name in ("saved_model", "tflite_float32", "tflite_dynamic", "tflite_strings"):
+        assert name in table
+    assert "tflite_dynamic/tflite_float32@1" in table
+
+
 def test_token_id_tflite_is_rejected_by_predict_with_a_pointer(trained_translation, capsys):
     version = Path(trained_translation.report["path"])
     assert cli.main(["predict", str(version / "translation_float32.tflite"), "one"]) == 1
@@ -177,3 +186,21 @@ def test_token_id_tflite_is_rejected_by_predict_with_a_pointer(trained_translati
     assert set(tflite.inputs) == {"source_ids"}
     ids = tflite({"source_ids": np.zeros((2, tflite.inputs["source_ids"]["shape"][1]), "int32")})
     assert ids["target_ids"].dtype == np.int32 and ids["target_ids"].shape[0] == 2
+
+
+def test_gru_baseline_trains_and_exports_through_the_same_path(tmp_path):
+    config = training.TrainConfig(
+        app="translation",
+        data="dates",
+        epochs=1,
+        output=str(tmp_path / "saved_models"),
+        workdir=str(tmp_path / "runs"),
+        verbose=0,
+        options={"model": "gru", "pairs": 300, "units": 32},
+    )
+    report = training.run(get_application("translation"), config).report
+    exports = {e["format"]: e for e in report["exports"]}
+    assert {"saved_model", "tflite_float32", "tflite_strings"} <= set(exports)
+    # The TFLite files run an unrolled copy of the GRUs: same translations.
+    for name in ("saved_model", "tflite_float32", "tflite_strings"):
+        assert exports[name]["identical_to_keras"] == 1.0, name

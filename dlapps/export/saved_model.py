@@ -77,11 +77,15 @@ def load_saved_model(path):
 
 
 def signature_runner(path, signature="serving_default"):
-    """A `callable(inputs dict) -> outputs dict` of numpy arrays for one signature."""
+    """A `callable(inputs dict) -> outputs dict` of numpy arrays for one signature.
+
+    Its `input_names` attribute is the set of the signature's input names.
+    """
     function = load_saved_model(path).signatures[signature]
 
     def run(inputs):
         outputs = function(**{name: tf.constant(value) for name, value in inputs.items()})
         return {name: value.numpy() for name, value in outputs.items()}
 
+    run.input_names = set(function.structured_input_signature[1])
     return run

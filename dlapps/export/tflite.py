@@ -79,6 +79,42 @@ def convert(
     return converter.convert()
 
 
+RECURRENT_LAYERS = ("GRU", "LSTM", "SimpleRNN")
+
+
+def unrolled_copy(model):
+    """The same model, weights included, with every GRU/LSTM/SimpleRNN unrolled over time.
+
+    TFLite cannot convert a recurrent layer's loop when the batch size is
+    unknown (the TensorList ops need a static element shape); unrolled, the
+    recurrence is plain builtin ops over the fixed number of steps. Works
+    through nested models and `Bidirectional`. Use it for TFLite conversion
+    only: it computes the same function.
+
+    Example:
+
+    >>> copy = unrolled_copy(model)
+    >>> np.allclose(copy(x), model(x), atol=1e-5)
+    True
+    """
+
+    def unroll(node):
+        if isinstance(node, dict):
+            if node.get("class_name") in RECURRENT_LAYERS:
+                node["config"]["unroll"] = True
+            for value in node.values():
+                unroll(value)
+        elif isinstance(node, list):
+            for value in node:
+                unroll(value)
+
+    config = model.get_config()
+    unroll(config)
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _convert_int8_with_float_ops(converter, representative_data, float_ops):
     """Full-int8 conversion that leaves the ops named in `float_ops` in float.
 
@@ -156,6 +192,7 @@ class TFLiteModel:
         else:
             self.inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
             self.outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
+        self.input_names = set(self.inputs)
         self._batch = None
 
     def _prepare(self, batch):

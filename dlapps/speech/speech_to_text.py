@@ -74,25 +74,6 @@ def build_speech_to_text(clip_samples=CLIP_SAMPLES, rnn_units=128, rnn_layers=2,
     return keras.Model(inputs, outputs, name="speech_to_text")
 
 
-def unrolled_copy(model):
-    """The same model, weights included, with its GRUs unrolled over time.
-
-    TFLite cannot convert a GRU's loop when the batch size is unknown (the
-    TensorList ops need a static element shape); unrolled, the recurrence is
-    plain builtin ops over the fixed number of frames. Use it for TFLite
-    conversion only: it computes the same function.
-    """
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer["class_name"] == "Bidirectional":
-            for key in ("layer", "backward_layer"):
-                if key in layer["config"]:
-                    layer["config"][key]["config"]["unroll"] = True
-    copy = keras.Model.from_config(config)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def greedy_decode(logits):
     """In-graph greedy CTC decoding: logits `(batch, frames, classes)` -> tf.string `(batch,)`."""
     table = tf.constant(["", *ALPHABET])

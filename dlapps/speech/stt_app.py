@@ -8,7 +8,7 @@ import tensorflow as tf
 from dlapps.application import Application
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
-from dlapps.export.tflite import is_tflite
+from dlapps.export.tflite import is_tflite, unrolled_copy
 from dlapps.speech import audio as audio_lib
 from dlapps.speech import sentence_data
 from dlapps.speech.kws_app import plot_spectrograms
@@ -18,7 +18,6 @@ from dlapps.speech.speech_to_text import (
     error_rates,
     greedy_decode,
     greedy_decode_numpy,
-    unrolled_copy,
 )
 
 # Full int8 is left out: CTC's per-frame logits do not survive 8-bit

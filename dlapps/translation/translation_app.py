@@ -9,7 +9,7 @@ import tensorflow as tf
 from dlapps.application import Application
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
-from dlapps.export.tflite import is_tflite
+from dlapps.export.tflite import RECURRENT_LAYERS, is_tflite, unrolled_copy
 from dlapps.translation import decoding, parallel_data, seq2seq
 from dlapps.translation.losses import MaskedCrossEntropy, masked_accuracy
 from dlapps.translation.tokenizer import SubwordTokenizer
@@ -240,9 +240,18 @@ class TranslationApp(Application):
         sentences_spec = [tf.TensorSpec([None], tf.string, name="sentences")]
         ids_spec = [tf.TensorSpec([None, source_length], tf.int32, name="source_ids")]
 
-        def translate(sentences):
-            ids = decoding.greedy_decode(model, source_tokenizer.encode(sentences, source_length))
-            return {"translations": target_tokenizer.detokenize(ids), "target_ids": ids}
+        # TFLite needs recurrent layers unrolled (the baseline's GRUs).
+        recurrent = any(type(layer).__name__ in RECURRENT_LAYERS for layer in _all_layers(model))
+        tflite_model = unrolled_copy(model) if recurrent else model
+        extra_models = (tflite_model,) if recurrent else ()
+
+        def translate_with(translator):
+            def translate(sentences):
+                source_ids = source_tokenizer.encode(sentences, source_length)
+                ids = decoding.greedy_decode(translator, source_ids)
+                return {"translations": target_tokenizer.detokenize(ids), "target_ids": ids}
+
+            return translate
 
         def translate_beam(sentences):
             source_ids = source_tokenizer.encode(sentences, source_length)
@@ -250,7 +259,7 @@ class TranslationApp(Application):
             return {"translations": target_tokenizer.detokenize(ids), "target_ids": ids}
 
         def translate_ids(source_ids):
-            return {"target_ids": decoding.greedy_decode(model, source_ids)}
+            return {"target_ids": decoding.greedy_decode(tflite_model, source_ids)}
 
         sources, references = data.pairs.test
         test_ids = data.arrays["test"][0]["source_ids"]
@@ -268,10 +277,10 @@ class TranslationApp(Application):
             app=self.name,
             model=model,
             serving=[
-                Endpoint("serving_default", translate, sentences_spec),
+                Endpoint("serving_default", translate_with(model), sentences_spec),
                 Endpoint("beam_search", translate_beam, sentences_spec),
             ],
-            tflite=Endpoint("serving_default", translate_ids, ids_spec),
+            tflite=Endpoint("serving_default", translate_ids, ids_spec, models=extra_models),
             output_key="target_ids",
             test_inputs={"sentences": np.array(sources, dtype=object)},
             tflite_test_inputs={"source_ids": test_ids},
@@ -281,7 +290,9 @@ class TranslationApp(Application):
             representative_data=None,
             labels=target_tokenizer.vocabulary,
             tflite_formats=TFLITE_FORMATS,
-            text_ops_tflite=Endpoint("serving_default", translate, sentences_spec),
+            text_ops_tflite=Endpoint(
+                "serving_default", translate_with(tflite_model), sentences_spec, extra_models
+            ),
             files={
                 "source_vocabulary.txt": "\n".join(source_tokenizer.vocabulary) + "\n",
                 "target_vocabulary.txt": "\n".join(target_tokenizer.vocabulary) + "\n",
@@ -297,6 +308,7 @@ class TranslationApp(Application):
                     "dtype": "int32",
                     "shape": [None, source_length],
                     "formats": list(TFLITE_FORMATS),
+                    "example": test_ids[0].tolist(),
                     "note": "ids of source_vocabulary.txt (WordPiece longest match over "
                     "the whole sentence), 0-padded; see export/edge/translate.py",
                 },
@@ -328,6 +340,11 @@ class TranslationApp(Application):
             signature = load_saved_model(model_path).signatures["serving_default"]
             outputs = {k: v.numpy() for k, v in signature(sentences=tf.constant(inputs)).items()}
         return [text.decode("utf-8") for text in outputs["translations"]]
+
+
+def _all_layers(model):
+    """Every layer of a model, through nested models and wrappers."""
+    return model._flatten_layers(include_self=False, recursive=True)
 
 
 def _decode_all(model, source_ids, batch_size=256):
