@@ -144,3 +144,38 @@ def test_predict_transcribes_a_wav_with_saved_model_and_tflite(trained_stt, tmp_
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and lines[0] == lines[1]
     assert lines[0].startswith(f"{wav}:")
+
+
+def test_edge_runner_transcribes_like_dlapps_without_tensorflow(trained_stt, tmp_path, capsys):
+    from pathlib import Path
+
+    from dlapps.speech.audio import write_wav
+
+    wav = tmp_path / "say.wav"
+    write_wav(wav, Synthesizer().speak("turn off the radio", Voice("en-gb-x-rp", "f2")))
+    model = Path(trained_stt.report["path"]) / "speech_stt_float32.tflite"
+    assert cli.main(["predict", str(model), str(wav)]) == 0
+    expected = capsys.readouterr().out.strip()
+    edge = Path(__file__).resolve().parents[1] / "export" / "edge"
+    script = f"""
+import sys
+sys.modules["tensorflow"] = None  # the edge runner must not need it
+sys.modules["scipy"] = None
+sys.path.insert(0, {str(edge)!r})
+import transcribe
+sys.exit(transcribe.main([{str(model)!r}, {str(wav)!r}]))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == expected
+
+
+def test_edge_ctc_decoding_matches_dlapps():
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export" / "edge"))
+    import transcribe
+
+    logits = np.random.default_rng(0).standard_normal((3, 40, 29)).astype("float32")
+    labels = ["<blank>", *sentence_data.ALPHABET]
+    assert transcribe.greedy_ctc_decode(logits, labels) == greedy_decode_numpy(logits)

@@ -204,3 +204,14 @@ def test_gru_baseline_trains_and_exports_through_the_same_path(tmp_path):
     # The TFLite files run an unrolled copy of the GRUs: same translations.
     for name in ("saved_model", "tflite_float32", "tflite_strings"):
         assert exports[name]["identical_to_keras"] == 1.0, name
+
+
+def test_evaluate_a_checkpoint_needs_the_data_it_was_trained_on(trained_translation, capsys):
+    runs = Path(trained_translation.report["path"]).parents[2] / "runs" / "translation"
+    checkpoint = str(runs / "best.keras")
+    same = ["evaluate", "translation", checkpoint, "--data", "numbers", "--pairs", "2000"]
+    assert cli.main(same) == 0
+    assert "exact_match:" in capsys.readouterr().out
+    other = ["evaluate", "translation", checkpoint, "--data", "dates", "--pairs", "300"]
+    assert cli.main(other) == 1
+    assert "trained on other data" in capsys.readouterr().err

@@ -59,7 +59,14 @@ def ds_cnn(features, filters=64, blocks=4, dropout=0.2):
     return keras.layers.GlobalAveragePooling2D(name="pool")(x)
 
 
-def build_keyword_spotter(num_classes, clip_samples=SAMPLE_RATE, filters=64, blocks=4):
+# 20 bands cost half of 40 in every DS-CNN layer; on the held-out voices they
+# were as accurate (benchmarks/RESULTS.md).
+MEL_BINS = 20
+
+
+def build_keyword_spotter(
+    num_classes, clip_samples=SAMPLE_RATE, filters=64, blocks=4, mel_bins=MEL_BINS
+):
     """Builds a keyword spotter that takes raw float32 waveforms.
 
     Layers: `LogMelSpectrogram` (in-graph front end), batch normalization of
@@ -70,6 +77,8 @@ def build_keyword_spotter(num_classes, clip_samples=SAMPLE_RATE, filters=64, blo
         num_classes: number of labels, including `_silence_` and `_unknown_`.
         clip_samples: waveform length; 16,000 = one second at 16 kHz.
         filters, blocks: DS-CNN size (see `ds_cnn`).
+        mel_bins: mel bands of the front end; the DS-CNN's cost grows with
+            them.
 
     Returns:
         An uncompiled `keras.Model` from `(batch, clip_samples)` float32 in
@@ -82,7 +91,7 @@ def build_keyword_spotter(num_classes, clip_samples=SAMPLE_RATE, filters=64, blo
     (2, 12)
     """
     inputs = keras.Input((clip_samples,), dtype="float32", name="waveforms")
-    features = LogMelSpectrogram(name="log_mel")(inputs)
+    features = LogMelSpectrogram(num_mel_bins=mel_bins, name="log_mel")(inputs)
     features = keras.layers.BatchNormalization(
         momentum=BATCH_NORM_MOMENTUM, axis=2, name="feature_norm"
     )(features)

@@ -11,7 +11,7 @@ from dlapps.export import ExportSpec, TFLiteModel, load_saved_model, read_labels
 from dlapps.export.tflite import is_tflite
 from dlapps.speech import audio as audio_lib
 from dlapps.speech import keyword_data, kws_serving
-from dlapps.speech.keyword_spotter import build_keyword_spotter
+from dlapps.speech.keyword_spotter import MEL_BINS, build_keyword_spotter
 from dlapps.vision import metrics
 
 CALIBRATION_EXAMPLES = 200
@@ -54,6 +54,9 @@ class KeywordSpottingApp(Application):
         )
         group.add_argument("--filters", type=int, default=64, help="DS-CNN channels (default: 64)")
         group.add_argument(
+            "--mel-bins", type=int, default=MEL_BINS, help=f"mel bands (default: {MEL_BINS})"
+        )
+        group.add_argument(
             "--cache-dir",
             default=None,
             help="where synthetic data is kept (default: $DLAPPS_CACHE or ~/.cache/dlapps)",
@@ -87,7 +90,11 @@ class KeywordSpottingApp(Application):
         return len(data.train[1])
 
     def build_model(self, config, data):
-        return build_keyword_spotter(len(data.labels), filters=config.options.get("filters", 64))
+        return build_keyword_spotter(
+            len(data.labels),
+            filters=config.options.get("filters", 64),
+            mel_bins=config.options.get("mel_bins", MEL_BINS),
+        )
 
     def compile_arguments(self, config, data):
         return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}

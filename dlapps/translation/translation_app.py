@@ -220,6 +220,7 @@ class TranslationApp(Application):
         }
 
     def evaluate(self, model, data, figures_dir):
+        _check_sizes(model, data)
         sources, references = data.pairs.test
         ids = _decode_all(model, data.arrays["test"][0]["source_ids"])
         hypotheses = data.target_tokenizer.detokenize_numpy(ids)
@@ -234,6 +235,7 @@ class TranslationApp(Application):
         return metrics, {"examples": examples}, [figure]
 
     def export_spec(self, model, data):
+        _check_sizes(model, data)
         source_length = data.source_length
         source_tokenizer, target_tokenizer = data.source_tokenizer, data.target_tokenizer
         beam_width = data.beam_width
@@ -342,6 +344,30 @@ class TranslationApp(Application):
         return [text.decode("utf-8") for text in outputs["translations"]]
 
 
+def _check_sizes(model, data):
+    """Fails clearly when a saved model was trained with other data than `data`.
+
+    The vocabularies are rebuilt from the training split, so `dlapps
+    evaluate`/`export` need the same `--data`, `--pairs` and `--seed` as
+    training; other settings give other vocabularies and lengths.
+    """
+    expected = {
+        "source_ids": (data.source_length, data.source_tokenizer.vocabulary_size),
+        "target_ids": (data.target_length, data.target_tokenizer.vocabulary_size),
+    }
+    logits = model.output.shape[-1]
+    actual_lengths = {name: model.input[name].shape[1] for name in expected}
+    if logits != expected["target_ids"][1] or any(
+        actual_lengths[name] != expected[name][0] for name in expected
+    ):
+        raise UserError(
+            f"the model was trained on other data (target vocabulary {logits}, lengths "
+            f"{actual_lengths}) than this run's (vocabulary {expected['target_ids'][1]}, "
+            f"lengths { {k: v[0] for k, v in expected.items()} }): pass the --data, --pairs "
+            "and --seed it was trained with"
+        )
+
+
 def _all_layers(model):
     """Every layer of a model, through nested models and wrappers."""
     return model._flatten_layers(include_self=False, recursive=True)
@@ -349,7 +375,10 @@ def _all_layers(model):
 
 def _decode_all(model, source_ids, batch_size=256):
     """Greedy decoding of many sentences in batches: int32 `(n, target_length - 1)`."""
-    decode = tf.function(lambda ids: decoding.greedy_decode(model, ids), reduce_retracing=True)
+    decode = tf.function(
+        lambda ids: decoding.greedy_decode(model, ids),
+        input_signature=[tf.TensorSpec([None, source_ids.shape[1]], tf.int32)],
+    )
     parts = [
         decode(tf.constant(source_ids[start : start + batch_size])).numpy()
         for start in range(0, len(source_ids), batch_size)

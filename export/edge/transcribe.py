@@ -1,0 +1,104 @@
+"""Transcribe WAV files with a dlapps speech-to-text .tflite file.
+
+Needs numpy and a TFLite interpreter (ai-edge-litert or tflite-runtime);
+never TensorFlow, SciPy or dlapps. Copy this file, `keywords.py` (for its
+WAV reader) and `litert.py` to the device together, with `labels.txt`.
+
+    python transcribe.py speech_stt_float16.tflite request.wav
+    request.wav: set a timer for five minutes
+
+The model contract: input `waveforms` float32 `[batch, samples]` (16 kHz
+mono in [-1, 1], zero-padded or cropped to the model's length, 3 s for
+the built-in model); output `logits` float32 `[batch, frames, classes]`,
+one row per 40 ms frame. Class 0 is the CTC blank and class i is line i of
+`labels.txt`. Greedy CTC decoding takes the best class per frame, merges
+repeats and drops blanks.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+try:
+    from . import keywords, litert  # imported as part of a package
+except ImportError:
+    import keywords  # run as a script: the script's folder is on sys.path
+    import litert
+
+EdgeError = litert.EdgeError
+
+
+def greedy_ctc_decode(logits, labels):
+    """Best class per frame, repeats merged, blanks (class 0) dropped: one string per row.
+
+    Example:
+
+    >>> labels = ["<blank>", " ", "'", "a", "b"]
+    >>> greedy_ctc_decode(np.eye(5)[[[3, 3, 0, 3, 1, 4]]], labels)
+    ['aa b']
+    """
+    texts = []
+    for ids in np.argmax(logits, axis=-1):
+        previous, characters = -1, []
+        for index in ids:
+            if index != previous and index != 0:
+                characters.append(labels[index])
+            previous = index
+        texts.append(" ".join("".join(characters).split()))
+    return texts
+
+
+def read_labels(path):
+    """labels.txt lines, kept exactly (the space label is a line holding one space)."""
+    try:
+        return Path(path).read_text(encoding="utf-8").split("\n")[:-1]
+    except FileNotFoundError:
+        raise EdgeError(f"labels file not found: {path}") from None
+
+
+def transcribe(model_path, wav_paths, labels_path=None, num_threads=None):
+    """Transcribe WAV files in one batch; returns one string per file."""
+    if not wav_paths:
+        return []
+    interpreter = litert.load_interpreter(model_path, num_threads=num_threads)
+    details = litert.input_details(interpreter)
+    if "waveforms" not in details or len(details["waveforms"]["shape"]) != 2:
+        raise EdgeError(f"not a dlapps speech-to-text model: its inputs are {sorted(details)}")
+    samples = int(details["waveforms"]["shape"][1])
+    batch = np.stack(
+        [keywords.fit_length(keywords.read_wav(p), samples) for p in wav_paths]
+    ).astype(np.float32)
+    outputs = litert.run_named(interpreter, {"waveforms": batch})
+    if "logits" not in outputs:
+        raise EdgeError("not a dlapps speech-to-text model: no `logits` output")
+    labels = read_labels(labels_path or Path(model_path).parent / "labels.txt")
+    if len(labels) != outputs["logits"].shape[-1]:
+        raise EdgeError(
+            f"the labels file has {len(labels)} lines but the model has "
+            f"{outputs['logits'].shape[-1]} classes: use the labels.txt exported with it"
+        )
+    return greedy_ctc_decode(outputs["logits"], labels)
+
+
+def main(argv=None):
+    """Command line entry point; returns the exit status (0 ok, 1 error)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="the .tflite file (speech_stt_float16.tflite, ...)")
+    parser.add_argument("wavs", nargs="+", help="WAV files, one utterance each")
+    parser.add_argument("--labels", help="labels file (default: labels.txt beside the model)")
+    parser.add_argument("--threads", type=int, help="interpreter CPU threads")
+    args = parser.parse_args(argv)
+    try:
+        texts = transcribe(args.model, args.wavs, args.labels, args.threads)
+    except EdgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for path, text in zip(args.wavs, texts, strict=True):
+        print(f"{path}: {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
