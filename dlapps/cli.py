@@ -36,6 +36,10 @@ EXAMPLES = {
   dlapps bench saved_models/vision/1 --batch-sizes 1 32""",
     "demo": """example:
   dlapps demo          # trains every app on its built-in data and exports it""",
+    "launch": """examples:
+  dlapps launch --workers 2 train vision    # 2 local workers, MultiWorkerMirroredStrategy
+  dlapps launch --workers 2 --timeout 600 train vision --epochs 5
+On real hosts, run `dlapps train ... --strategy multi_worker` on each with its TF_CONFIG.""",
 }
 
 
@@ -179,6 +183,16 @@ def build_parser():
     demo.add_argument("--output", default="saved_models")
     demo.add_argument("--workdir", default="runs")
     demo.add_argument("--epochs", type=_positive_int, help="override each app's default")
+
+    launch = command("launch", "run multi-worker training in N local processes (TF_CONFIG each)")
+    _add_common(launch)
+    launch.add_argument("--workers", type=_positive_int, default=2, help="worker processes")
+    launch.add_argument(
+        "--timeout", type=float, help="stop every worker after this many seconds (default: none)"
+    )
+    launch.add_argument(
+        "train_command", nargs=argparse.REMAINDER, help="train APP [options], as for dlapps train"
+    )
     return parser
 
 
@@ -250,7 +264,10 @@ def _train(args, out):
     application = get_application(args.app)
     with contextlib.redirect_stdout(sys.stderr):
         result = training.run(application, _config_from_args(args))
-    print(report.format_summary(result.report), file=out)
+    if "worker" in result.report:  # a non-chief worker: the chief exports
+        print(f"worker {result.report['worker']} finished; worker 0 exports", file=out)
+    else:
+        print(report.format_summary(result.report), file=out)
     return result.report
 
 
@@ -346,6 +363,16 @@ def _demo(args, out):
     print("\n\n".join(summaries), file=out)
 
 
+def _launch(args, out):
+    from dlapps import launch
+    from dlapps.errors import UserError
+
+    if not args.train_command or args.train_command[0] != "train":
+        raise UserError("give the training command after the options: dlapps launch train APP ...")
+    launch.launch(args.train_command[1:], workers=args.workers, timeout=args.timeout)
+    print(f"{args.workers} workers finished", file=out)
+
+
 COMMANDS = {
     "train": _train,
     "evaluate": _evaluate,
@@ -353,6 +380,7 @@ COMMANDS = {
     "predict": _predict,
     "bench": _bench,
     "demo": _demo,
+    "launch": _launch,
 }
 
 

@@ -18,6 +18,7 @@ With N replicas each step sees the global batch, so scale the batch size
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -71,6 +72,9 @@ def _multi_worker_strategy():
         raise ValueError(
             f"TF_CONFIG must be a JSON object with 'cluster' and 'task' keys, got {tf_config!r}"
         )
+    from dlapps import keras_patches
+
+    keras_patches.apply()  # model.fit under this strategy needs it (keras issue 20585)
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
@@ -132,6 +136,93 @@ def get_strategy(name="auto"):
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRole:
+    """This process's place in training: `index` among `count` workers."""
+
+    index: int = 0
+    count: int = 1
+
+    @property
+    def multi_worker(self):
+        return self.count > 1
+
+    @property
+    def is_chief(self):
+        """Worker 0 (or the task of type "chief") writes checkpoints and exports."""
+        return self.index == 0
+
+
+def worker_role(strategy):
+    """The `WorkerRole` of this process under `strategy` (from TF_CONFIG for multi-worker).
+
+    Example:
+
+    >>> worker_role(get_strategy("default"))
+    WorkerRole(index=0, count=1)
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return WorkerRole()
+    resolver = strategy.cluster_resolver
+    cluster = resolver.cluster_spec().as_dict()
+    count = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+    index = resolver.task_id
+    if resolver.task_type == "worker" and "chief" in cluster:
+        index += len(cluster["chief"])  # the chief is worker 0
+    return WorkerRole(index=index, count=count)
+
+
+def shard_by_data(dataset):
+    """The dataset with `AutoShardPolicy.DATA`: every worker reads it, keeping its own share.
+
+    In-memory datasets (`from_tensor_slices`) have no files to split among
+    workers, so sharding by element is the policy that applies; setting it
+    explicitly avoids TensorFlow's fallback warning.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def synchronize_batch_norm(model):
+    """Makes every BatchNormalization layer of `model` use the global batch's statistics.
+
+    Under multi-worker training each worker sees its own share of a batch;
+    unsynchronized, each would keep different moving means and variances,
+    and the chief's export would carry statistics of its share only. With
+    `synchronized=True` the moments are all-reduced across workers at every
+    step, so all workers hold the same weights, statistics included.
+
+    Returns:
+        The number of layers changed.
+    """
+    import keras
+
+    layers = [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    for layer in layers:
+        layer.synchronized = True
+    return len(layers)
+
+
+def barrier(strategy):
+    """Waits until every worker of `strategy` gets here (an all-reduce of one number).
+
+    Lets the chief finish work that only it does (evaluation, export) before
+    the other workers exit; a worker leaving early makes TensorFlow's
+    coordination service report the cluster as crashed.
+    """
+
+    @tf.function
+    def all_reduce_one():
+        return strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+    return float(all_reduce_one())
 
 
 def describe_strategy(strategy):

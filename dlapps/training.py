@@ -17,6 +17,7 @@ Example:
 import dataclasses
 import math
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -131,9 +132,19 @@ def run(application, config):
 
 
 def _run(application, config):
-    keras.utils.set_random_seed(config.seed)
+    # First: multi-worker collectives must be configured before any other TF op.
     strategy = distribute.get_strategy(config.strategy)
+    keras.utils.set_random_seed(config.seed)
+    worker = distribute.worker_role(strategy)
     workdir = Path(config.workdir) / application.name
+    if worker.multi_worker:
+        # Each worker keeps its own backup (one shared h5 file would collide);
+        # only the chief writes checkpoints, logs and the export.
+        workdir = workdir / f"worker_{worker.index}"
+        if config.time_budget:
+            # Workers stopping at different epochs would wait on each other forever.
+            print("multi-worker training: the time budget is off", file=sys.stderr)
+            config = dataclasses.replace(config, time_budget=None)
     if config.restart:
         shutil.rmtree(workdir / "backup", ignore_errors=True)
     figures_dir = workdir / "figures"
@@ -144,12 +155,18 @@ def _run(application, config):
     data = application.load_data(config)
     global_batch_size = config.batch_size * strategy.num_replicas_in_sync
     train_dataset, validation_dataset = application.datasets(data, global_batch_size, config.seed)
+    if worker.multi_worker:
+        train_dataset, validation_dataset = (
+            distribute.shard_by_data(d) for d in (train_dataset, validation_dataset)
+        )
     steps_per_epoch = math.ceil(application.num_train_examples(data) / global_batch_size)
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = min(int(round((config.warmup_epochs or 0) * steps_per_epoch)), total_steps - 1)
 
     with strategy.scope():
         model = application.build_model(config, data)
+        if worker.multi_worker:
+            distribute.synchronize_batch_norm(model)
         optimizer = _make_optimizer(application, config, total_steps, max(0, warmup_steps))
         model.compile(
             optimizer=optimizer,
@@ -161,7 +178,8 @@ def _run(application, config):
         workdir,
         monitor=application.defaults.get("monitor", "val_loss"),
         mode=application.defaults.get("monitor_mode", "auto"),
-        checkpoint=application.defaults.get("checkpoint", True),
+        checkpoint=application.defaults.get("checkpoint", True) and worker.is_chief,
+        tensorboard=worker.is_chief,
         patience=config.patience or None,
         time_budget_seconds=config.time_budget,
     )
@@ -179,8 +197,16 @@ def _run(application, config):
     history = {k: [float(v) for v in values] for k, values in history.history.items()}
     jit_compiled = bool(model.jit_compile)
 
-    if config.precision != "float32":
-        model = _float32_copy(application, config, data, model)
+    if config.precision != "float32" or worker.multi_worker:
+        # Evaluation and export run on one machine, outside the strategy.
+        model = _local_float32_copy(application, config, data, model)
+    if worker.multi_worker:
+        # Every worker keeps what it trained: the copies must be equal.
+        model.save_weights(workdir / "final.weights.h5")
+    if not worker.is_chief:
+        distribute.barrier(strategy)  # stay up until the chief has exported
+        summary = {"app": application.name, "worker": worker.index, "history": history}
+        return TrainResult(model, data, history, {}, summary)
     metrics, details, figures = application.evaluate(model, data, figures_dir)
     if history:
         figures.insert(0, report.plot_history(history, figures_dir / "training_curves.png"))
@@ -207,6 +233,8 @@ def _run(application, config):
         )
     else:
         exported = {"app": application.name, "metrics": metrics, **extra}
+    if worker.multi_worker:
+        distribute.barrier(strategy)
     return TrainResult(model, data, history, metrics, exported)
 
 
@@ -227,11 +255,13 @@ def _make_optimizer(application, config, total_steps, warmup_steps):
     )
 
 
-def _float32_copy(application, config, data, model):
-    """The trained model rebuilt under the float32 policy, with the same weights.
+def _local_float32_copy(application, config, data, model):
+    """The trained model rebuilt under the float32 policy, outside any strategy.
 
     Exports run everywhere (TFLite builtins, CPUs without bfloat16) and are
-    compared against this copy, so mixed precision stays a training choice.
+    compared against this copy, so mixed precision stays a training choice;
+    and after multi-worker training the chief evaluates and exports it
+    alone, without the other workers.
     """
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")

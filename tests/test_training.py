@@ -35,7 +35,9 @@ def test_unknown_optimizer_fails_before_any_data_is_loaded(tmp_path):
 
 
 def test_unknown_application_lists_the_known_ones():
-    with pytest.raises(UserError, match="choose one of gan, speech_kws, speech_stt, translation, vision"):
+    with pytest.raises(
+        UserError, match="choose one of gan, speech_kws, speech_stt, translation, vision"
+    ):
         get_application("visoin")
 
 
