@@ -233,11 +233,26 @@ def test_quantize_and_dequantize_helpers():
     np.testing.assert_allclose(litert.dequantize_output(np.array([4, 8], np.uint8), out), [0, 1])
 
 
-def test_models_config_serves_the_four_apps():
+def test_models_config_serves_every_app_and_is_generated_from_saved_models(tmp_path):
+    from dlapps.application import application_names
+
     text = (SERVING / "models.config").read_text()
     configs = re.findall(r'name:\s*"(\w+)"\s*base_path:\s*"([^"]+)"', text)
-    assert dict(configs) == {name: f"/models/{name}" for name in ("vision", "gan")}
-    assert len(re.findall(r"model_version_policy\s*{\s*latest\s*{", text)) == 2
+    assert dict(configs) == {name: f"/models/{name}" for name in application_names()}
+    assert len(re.findall(r"model_version_policy\s*{\s*latest\s*{", text)) == len(configs)
+
+    make_config = _load("make_config", SERVING / "make_config.py")
+    (tmp_path / "vision" / "1").mkdir(parents=True)
+    (tmp_path / "vision" / "1" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "gan" / ".staging-x").mkdir(parents=True)  # not a version yet
+    (tmp_path / "translation" / "3").mkdir(parents=True)
+    (tmp_path / "translation" / "3" / "saved_model.pb").write_bytes(b"")
+    assert make_config.served_models(tmp_path) == ["translation", "vision"]
+    written = tmp_path / "models.config"
+    assert make_config.main(["--saved-models", str(tmp_path), "--output", str(written)]) == 0
+    served = re.findall(r'name:\s*"(\w+)"\s*base_path:\s*"([^"]+)"', written.read_text())
+    assert served == [("translation", "/models/translation"), ("vision", "/models/vision")]
+    assert make_config.main(["--saved-models", str(tmp_path / "gan")]) == 1
 
 
 def test_client_builds_both_request_bodies(kit, tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from dlapps import cli, training
 from dlapps.application import get_application
@@ -215,3 +216,26 @@ def test_evaluate_a_checkpoint_needs_the_data_it_was_trained_on(trained_translat
     other = ["evaluate", "translation", checkpoint, "--data", "dates", "--pairs", "300"]
     assert cli.main(other) == 1
     assert "trained on other data" in capsys.readouterr().err
+
+
+def test_serving_request_bodies_fit_the_saved_model_signature(trained_translation):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "export" / "serving" / "client.py"
+    spec = importlib.util.spec_from_file_location("serving_client_translation", path)
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    sentences = trained_translation.data.pairs.test[0][:2]
+    rows = json.loads(json.dumps(client.build_text_body(sentences)))
+    columns = json.loads(json.dumps(client.build_text_body(sentences, columnar=True)))
+    model = tf.saved_model.load(trained_translation.report["path"])
+    signature = model.signatures[rows["signature_name"]]
+    # What TF Serving does with each format: one tensor per input name.
+    from_rows = {
+        name: tf.constant([row[name] for row in rows["instances"]]) for name in rows["instances"][0]
+    }
+    from_columns = {name: tf.constant(value) for name, value in columns["inputs"].items()}
+    assert set(from_rows) == set(signature.structured_input_signature[1]) == set(from_columns)
+    translated = signature(**from_rows)["translations"].numpy().tolist()
+    assert translated == signature(**from_columns)["translations"].numpy().tolist()
+    assert len(translated) == 2

@@ -1,7 +1,12 @@
-"""Send images to a TF Serving dlapps image classifier over its REST API.
+"""Send images or sentences to dlapps models on TF Serving over its REST API.
 
 Uses only the Python standard library (Pillow as well in raw mode, to
-decode and resize the pixels). Two signatures of the exported SavedModel:
+decode and resize the pixels). Sentences for a translation model:
+
+    python export/serving/client.py --model translation --text "twenty-one"
+    twenty-one -> veintiuno
+
+Two signatures of an exported image classifier:
 
 - `--signature bytes` (default): `serve_bytes` takes the encoded file,
   `{"image_bytes": {"b64": ...}}`, and decodes and resizes it in the model.
@@ -51,6 +56,24 @@ def build_body(signature, images):
         "signature_name": signature_name,
         "instances": [{input_name: image} for image in images],
     }
+
+
+def build_text_body(sentences, signature="serving_default", columnar=False):
+    """The `:predict` body for a model taking `sentences` (translation).
+
+    TF Serving takes either format: rows (`instances`, one object per
+    example) or columns (`inputs`, one list per input name).
+
+    Example:
+
+    >>> build_text_body(["twenty-one"])
+    {'signature_name': 'serving_default', 'instances': [{'sentences': 'twenty-one'}]}
+    >>> build_text_body(["twenty-one"], columnar=True)
+    {'signature_name': 'serving_default', 'inputs': {'sentences': ['twenty-one']}}
+    """
+    if columnar:
+        return {"signature_name": signature, "inputs": {"sentences": list(sentences)}}
+    return {"signature_name": signature, "instances": [{"sentences": s} for s in sentences]}
 
 
 def load_pixels(path, height, width, channels):
@@ -137,7 +160,8 @@ def predict(server, model, body, timeout=30):
 def main(argv=None):
     """Command line entry point; returns the exit status (0 ok, 1 error)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("images", nargs="+", help="image files")
+    parser.add_argument("images", nargs="+", help="image files (or sentences with --text)")
+    parser.add_argument("--text", action="store_true", help="send sentences (translation)")
     parser.add_argument("--server", default="http://localhost:8501")
     parser.add_argument("--model", default="vision", help="name in models.config")
     parser.add_argument("--signature", choices=sorted(SIGNATURES), default="bytes")
@@ -145,6 +169,15 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, choices=(1, 3), help="raw mode")
     parser.add_argument("--report", help="the export's report.json (raw mode)")
     args = parser.parse_args(argv)
+    if args.text:
+        try:
+            predictions = predict(args.server, args.model, build_text_body(args.images))
+        except ClientError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        for sentence, prediction in zip(args.images, predictions, strict=True):
+            print(f"{sentence} -> {prediction['translations']}")
+        return 0
     try:
         if args.signature == "bytes":
             images = []
