@@ -18,7 +18,7 @@ from dlapps.export import export_model
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
 parser.add_argument("--data", default="synthetic", help="synthetic, tfds:NAME or a folder")
 parser.add_argument("--clips-per-class", type=int, default=400)
-parser.add_argument("--epochs", type=int, default=20)
+parser.add_argument("--epochs", type=int, default=30)
 parser.add_argument("--batch-size", type=int, default=64)
 parser.add_argument("--output", default="saved_models")
 parser.add_argument("--workdir", default="runs/speech_script")

@@ -2,11 +2,14 @@
 
 Trains each app on its built-in data (the vision app over three seeds, plus
 a generated folder of shapes; the conditional GAN over three seeds, DCGAN
-and WGAN-GP once), exports, times every exported file at batch 1 and 32 in
-one run, and writes
-`benchmarks/RESULTS.md` and `benchmarks/results.json`.
+and WGAN-GP once; the keyword spotter over three seeds; speech-to-text
+once; the translation Transformer and its GRU baseline once; vision on two
+local workers against one), exports, times every exported file at batch 1
+and 32 in one run, and writes `benchmarks/RESULTS.md` and
+`benchmarks/results.json`.
 
-    make bench          # or: .venv/bin/python benchmarks/run.py
+    make bench                                        # or: .venv/bin/python benchmarks/run.py
+    .venv/bin/python benchmarks/run.py --apps translation   # one app; the others keep their numbers
 """
 
 import argparse
@@ -216,6 +219,66 @@ def bench_translation(workdir, seeds, quick=False):
     return {"seed": seed, "models": models}
 
 
+def bench_multi_worker(workdir, seeds, quick=False):
+    """Vision on digits: `dlapps launch --workers 2` against one worker, same settings."""
+    import h5py
+    import numpy as np
+
+    from dlapps import launch
+
+    seed = seeds[0]
+    epochs = ["--epochs", "2"] if quick else []
+    common = ["vision", "--seed", str(seed), "--restart", *epochs]
+    print(f"multi_worker: vision on one worker, seed {seed}", file=sys.stderr)
+    single = _train(
+        training.TrainConfig(
+            app="vision",
+            seed=seed,
+            epochs=2 if quick else None,
+            workdir=f"{workdir}/single",
+            output=f"{workdir}/single_models",
+            restart=True,
+            verbose=2,
+        )
+    )
+    print("multi_worker: vision on two workers (dlapps launch)", file=sys.stderr)
+    start = time.perf_counter()
+    output = f"{workdir}/multi_models"
+    launch.launch(
+        [*common, "--workdir", f"{workdir}/multi", "--output", output], workers=2, timeout=1200
+    )
+    seconds = time.perf_counter() - start
+    report = json.loads(next(Path(output).glob("vision/*/report.json")).read_text())
+
+    def weights(index):
+        path = Path(workdir, "multi", "vision", f"worker_{index}", "final.weights.h5")
+        arrays = {}
+        with h5py.File(path, "r") as file:
+            file.visititems(
+                lambda name, item: (
+                    arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
+                )
+            )
+        return arrays
+
+    first, second = weights(0), weights(1)
+    return {
+        "seed": seed,
+        "single_worker": {"accuracy": single.metrics["accuracy"], **_timing(single)},
+        "two_workers": {
+            "accuracy": report["metrics"]["accuracy"],
+            "epochs": report["training"]["epochs"],
+            "seconds": report["training"]["seconds"],
+            "launch_seconds": seconds,
+            "global_batch_size": report["training"]["batch_size"],
+            "strategy": report["training"]["strategy"],
+            "max_weight_diff_between_workers": float(
+                max(np.max(np.abs(first[k] - second[k])) for k in first)
+            ),
+        },
+    }
+
+
 def _file_rows(exported, parity_key):
     """One row per exported file: size, its test metrics, parity with Keras, latency."""
     return [
@@ -314,6 +377,8 @@ def write_markdown(results, path):
         lines += _speech_to_text_markdown(results["speech_stt"])
     if "translation" in results:
         lines += _translation_markdown(results["translation"])
+    if "multi_worker" in results:
+        lines += _multi_worker_markdown(results["multi_worker"])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -384,6 +449,27 @@ def _translation_markdown(translation):
     return lines
 
 
+def _multi_worker_markdown(multi):
+    single, two = multi["single_worker"], multi["two_workers"]
+    return [
+        "",
+        "## multi-worker: vision on digits, `dlapps launch --workers 2` on this machine",
+        "",
+        f"Measured {multi.get('date', '')}, seed {multi['seed']}, default settings "
+        f"(MultiWorkerMirroredStrategy over two local processes: {two['strategy']}, "
+        f"global batch {two['global_batch_size']}).",
+        "",
+        "| run | test accuracy | epochs | training s |",
+        "| --- | --- | --- | --- |",
+        f"| one worker | {single['accuracy']:.4f} | {single['epochs']} | {single['seconds']:.1f} |",
+        f"| two workers | {two['accuracy']:.4f} | {two['epochs']} | {two['seconds']:.1f} |",
+        "",
+        f"Largest difference between the two workers' final weights: "
+        f"{two['max_weight_diff_between_workers']:.1e}. Both processes share the same 2 cores, "
+        "so two workers are not faster here; the run checks correctness, not speed.",
+    ]
+
+
 def _speech_markdown(speech):
     lines = [
         "",
@@ -423,6 +509,7 @@ BENCHES = {
     "speech_kws": bench_speech,
     "speech_stt": bench_speech_to_text,
     "translation": bench_translation,
+    "multi_worker": bench_multi_worker,
 }
 
 
