@@ -42,31 +42,28 @@ def plot_translations(sources, references, hypotheses, path):
     """Writes a table of test sentences: source, reference, translation (red when wrong)."""
     pyplot = report.pyplot()
     rows = len(sources)
-    figure, axis = pyplot.subplots(figsize=(12, 0.9 + 0.55 * rows))
+    lines = 4 * rows  # source, reference, translation, a blank line
+    figure, axis = pyplot.subplots(figsize=(12, 0.8 + 0.22 * lines))
     axis.axis("off")
-    for row, (source, reference, hypothesis) in enumerate(
-        zip(sources, references, hypotheses, strict=True)
-    ):
-        y = 1 - (row + 0.5) / rows
-        axis.text(0.0, y + 0.12 / rows * 2, source, fontsize=9, va="center")
+    axis.set_ylim(0, lines)
+    examples = zip(sources, references, hypotheses, strict=True)
+    for row, (source, reference, hypothesis) in enumerate(examples):
+        top = lines - 4 * row - 0.5
+        axis.text(0.0, top, source, fontsize=10, va="center")
         axis.text(
-            0.02,
-            y - 0.08 / rows * 2,
-            f"reference:   {reference}",
-            fontsize=9,
-            va="center",
-            color="gray",
+            0.03, top - 1, f"reference:    {reference}", fontsize=10, va="center", color="gray"
         )
+        wrong = hypothesis != reference
         axis.text(
-            0.02,
-            y - 0.26 / rows * 2,
+            0.03,
+            top - 2,
             f"translation: {hypothesis}",
-            fontsize=9,
+            fontsize=10,
             va="center",
-            color="black" if hypothesis == reference else "red",
+            color="red" if wrong else "black",
         )
-    wrong = sum(h != r for h, r in zip(hypotheses, references, strict=True))
-    axis.set_title(f"Test translations ({wrong} of {rows} differ from the reference, in red)")
+    mistakes = sum(h != r for h, r in zip(hypotheses, references, strict=True))
+    axis.set_title(f"Test translations ({mistakes} of {rows} differ from the reference, in red)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
