@@ -54,7 +54,8 @@ def cached_arrays(prefix, parameters, build, cache_dir=None):
     path = Path(cache_dir or default_cache_dir()) / f"{prefix}-{key}.npz"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial.npz")
+        # One partial name per process: local workers may build the same file at once.
+        partial = path.with_suffix(f".{os.getpid()}.partial.npz")
         np.savez(partial, **build())
         partial.replace(path)
     with np.load(path) as stored:

@@ -24,6 +24,7 @@ import tensorflow as tf
 from dlapps.datasets import cached_arrays, load_tfds_splits
 from dlapps.errors import UserError
 from dlapps.speech import audio as audio_lib
+from dlapps.speech.fresh_process import call_in_fresh_process
 from dlapps.speech.synthesizer import SAMPLE_RATE, Synthesizer, Voice
 from dlapps.vision.data import stratified_split
 
@@ -64,7 +65,7 @@ ACCENTS = {
 }
 CLIP_SAMPLES = SAMPLE_RATE
 # Bump when generation changes, so cached files are regenerated.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -110,7 +111,7 @@ def split_voices(synthesizer, seed=0):
     a validation or test voice shares neither its accent nor its variant
     with any training voice.
     """
-    variants = synthesizer.variants()
+    variants = synthesizer.reproducible_variants()
     np.random.default_rng(seed).shuffle(variants)
     cut1, cut2 = int(len(variants) * 0.7), int(len(variants) * 0.85)
     variant_splits = {
@@ -182,14 +183,40 @@ def generate_keywords(clips_per_class, voices, seed, synthesizer, description="c
     return clips, targets
 
 
+def generate_keyword_splits(counts, voices, seed):
+    """Train, validation and test clips, for `call_in_fresh_process`.
+
+    Args:
+        counts: clips per class for each split name.
+        voices: voice names ("accent+variant") for each split name.
+        seed: the data seed; split `i` uses `seed * 3 + i`.
+
+    Returns:
+        `{"train_x": ..., "train_y": ..., ...}`, as `generate_keywords` gives.
+    """
+    synthesizer = Synthesizer()
+    arrays = {}
+    for offset, split in enumerate(counts):
+        arrays[f"{split}_x"], arrays[f"{split}_y"] = generate_keywords(
+            counts[split],
+            [Voice.from_name(name) for name in voices[split]],
+            seed * 3 + offset,
+            synthesizer,
+            f"{split} clip",
+        )
+    return arrays
+
+
 def load_synthetic_keywords(
     train_per_class=400, validation_per_class=50, test_per_class=133, seed=0, cache_dir=None
 ):
     """The built-in keyword data, synthesised with eSpeak NG and cached on disk.
 
-    Generation is deterministic for a seed and takes seconds; the result is
-    kept in `cache_dir` under a name made from every parameter, so changing
-    one regenerates and nothing else does. Validation and test voices are
+    Generation is deterministic for a seed and takes seconds. It runs in a
+    new process (see `fresh_process`), because eSpeak NG's output also
+    depends on what it said before. The result is kept in `cache_dir` under
+    a name made from every parameter, so changing one regenerates and
+    nothing else does. Validation and test voices are
     held out from training (see `split_voices`).
     """
     parameters = {
@@ -201,18 +228,17 @@ def load_synthetic_keywords(
         "accents": ACCENTS,
         "unknown_words": UNKNOWN_WORDS,
     }
-    synthesizer = Synthesizer()
-    voices = split_voices(synthesizer, seed)
+    voices = split_voices(Synthesizer(), seed)
     labels = [*KEYWORDS, SILENCE, UNKNOWN]
     counts = {"train": train_per_class, "validation": validation_per_class, "test": test_per_class}
 
     def build():
-        arrays = {}
-        for offset, split in enumerate(counts):
-            arrays[f"{split}_x"], arrays[f"{split}_y"] = generate_keywords(
-                counts[split], voices[split], seed * 3 + offset, synthesizer, f"{split} clip"
-            )
-        return arrays
+        return call_in_fresh_process(
+            f"{__name__}:generate_keyword_splits",
+            counts=counts,
+            voices={split: [voice.name for voice in voices[split]] for split in voices},
+            seed=seed,
+        )
 
     stored = cached_arrays("speech_keywords", parameters, build, cache_dir)
     splits = {s: (stored[f"{s}_x"], stored[f"{s}_y"]) for s in counts}

@@ -24,15 +24,16 @@ import numpy as np
 from dlapps.datasets import cached_arrays
 from dlapps.errors import UserError
 from dlapps.speech import audio as audio_lib
+from dlapps.speech.fresh_process import call_in_fresh_process
 from dlapps.speech.keyword_data import _noise, split_voices
-from dlapps.speech.synthesizer import SAMPLE_RATE, Synthesizer
+from dlapps.speech.synthesizer import SAMPLE_RATE, Synthesizer, Voice
 from dlapps.vision.data import stratified_split
 
 # Index 0 is the CTC blank; characters are 1..len(ALPHABET).
 ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"
 CLIP_SECONDS = 3
 CLIP_SAMPLES = CLIP_SECONDS * SAMPLE_RATE
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 _NUMBERS = [
     "one",
@@ -164,14 +165,40 @@ def generate_sentences(count, voices, seed, synthesizer, description="sentence")
     return clips, texts
 
 
+def generate_sentence_splits(sizes, voices, seed):
+    """Train, validation and test sentences, for `call_in_fresh_process`.
+
+    Args:
+        sizes: sentences in each split, by split name.
+        voices: voice names ("accent+variant") for each split name.
+        seed: the data seed; split `i` uses `seed * 3 + i + 100`.
+
+    Returns:
+        `{"train_x": clips, "train_y": texts, ...}` as NumPy arrays.
+    """
+    synthesizer = Synthesizer()
+    arrays = {}
+    for offset, split in enumerate(sizes):
+        clips, texts = generate_sentences(
+            sizes[split],
+            [Voice.from_name(name) for name in voices[split]],
+            seed * 3 + offset + 100,
+            synthesizer,
+            split,
+        )
+        arrays[f"{split}_x"], arrays[f"{split}_y"] = clips, np.asarray(texts)
+    return arrays
+
+
 def load_synthetic_sentences(
     train_size=2000, validation_size=150, test_size=300, seed=0, cache_dir=None
 ):
     """The built-in sentences, spoken by eSpeak NG voices and cached on disk.
 
     Validation and test voices share neither accent nor variant with any
-    training voice (see `keyword_data.split_voices`). Regenerated only when
-    a parameter changes.
+    training voice (see `keyword_data.split_voices`). Deterministic for a
+    seed: generated in a new process (see `fresh_process`), and regenerated
+    only when a parameter changes.
     """
     parameters = {
         "version": GENERATOR_VERSION,
@@ -180,18 +207,16 @@ def load_synthetic_sentences(
         "templates": _TEMPLATES,
         "grammar": _GRAMMAR,
     }
-    synthesizer = Synthesizer()
-    voices = split_voices(synthesizer, seed)
+    voices = split_voices(Synthesizer(), seed)
     sizes = {"train": train_size, "validation": validation_size, "test": test_size}
 
     def build():
-        arrays = {}
-        for offset, split in enumerate(sizes):
-            clips, texts = generate_sentences(
-                sizes[split], voices[split], seed * 3 + offset + 100, synthesizer, split
-            )
-            arrays[f"{split}_x"], arrays[f"{split}_y"] = clips, np.asarray(texts)
-        return arrays
+        return call_in_fresh_process(
+            f"{__name__}:generate_sentence_splits",
+            sizes=sizes,
+            voices={split: [voice.name for voice in voices[split]] for split in voices},
+            seed=seed,
+        )
 
     stored = cached_arrays("speech_sentences", parameters, build, cache_dir)
     splits = {s: (stored[f"{s}_x"], [str(t) for t in stored[f"{s}_y"]]) for s in sizes}

@@ -23,6 +23,7 @@ audio.shape  # (samples,) float32 at 16 kHz, in [-1, 1]
 import ctypes
 import dataclasses
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,12 @@ class Voice:
     def name(self):
         return f"{self.accent}+{self.variant}"
 
+    @classmethod
+    def from_name(cls, name):
+        """The voice named "accent+variant", as `name` spells it."""
+        accent, _, variant = name.partition("+")
+        return cls(accent, variant)
+
 
 class Synthesizer:
     """One eSpeak NG engine in this process, returning 16 kHz float32 audio.
@@ -62,6 +69,7 @@ class Synthesizer:
     """
 
     _lock = threading.Lock()
+    _libc = ctypes.CDLL(None)
     _library = None
     _native_rate = None
     _chunks = []
@@ -76,6 +84,24 @@ class Synthesizer:
     def variants(self):
         """Names of the voice-quality variants in the installed voice data."""
         return sorted(p.name for p in (self.data_path / "voices" / "!v").iterdir() if p.is_file())
+
+    def reproducible_variants(self):
+        """The variants whose audio is the same on every run, for generated datasets.
+
+        Variants that add breath noise (whisper, f2, victor, ...) are left out:
+        with them, eSpeak NG's output changes from one process to the next
+        for the same request (measured on 9 of the 12; a likely read of
+        uninitialised voice data), which would make a seeded dataset differ
+        between machines.
+        """
+        return [name for name in self.variants() if not self._adds_breath(name)]
+
+    def _adds_breath(self, variant):
+        for line in (self.data_path / "voices" / "!v" / variant).read_text("latin-1").splitlines():
+            words = line.split("//")[0].split()
+            if words[:1] == ["breath"] and any(w != "0" for w in words[1:]):
+                return True
+        return False
 
     def check_voice(self, voice):
         """Raises `UserError` unless both parts of `voice` exist."""
@@ -104,6 +130,9 @@ class Synthesizer:
             library = self._library
             for parameter, value in ((_RATE, rate), (_PITCH, pitch), (_VOLUME, 100)):
                 _check(library.espeak_SetParameter(parameter, int(value), 0), "SetParameter")
+            # eSpeak's noise sources draw from the C library's rand(): seed it from
+            # the request, so this clip's noise does not depend on earlier clips.
+            self._libc.srand(zlib.crc32(f"{text}|{voice.name}|{rate}|{pitch}".encode()))
             self._chunks.clear()
             encoded = text.encode("utf-8") + b"\0"
             _check(

@@ -1,0 +1,94 @@
+"""Runs speech synthesis in a new Python process, so its output depends only on its inputs.
+
+eSpeak NG carries synthesis state from one utterance to the next (among
+others the phase of its glottal source and of its pitch flutter), so the same
+word in the same voice comes out slightly different, and some milliseconds
+longer or shorter, depending on everything said before in the process.
+Measured with the espeakng-loader build: neither `espeak_ng_SetRandSeed`,
+nor `srand`, nor `espeak_Terminate` + `espeak_Initialize` resets it. A new
+process that says the same things in the same order gives the same audio,
+sample for sample. So the built-in speech data is made in a new process, and
+a dataset is a function of its parameters alone, whatever the calling process
+synthesised before.
+
+The child gets its arguments as JSON and returns NumPy arrays through an .npz
+file (no pickle); its progress bar prints to this process' terminal.
+
+Example:
+
+```python
+arrays = call_in_fresh_process(
+    "dlapps.speech.keyword_data:generate_keyword_splits",
+    counts={"train": 2, "validation": 1, "test": 1},
+    voices={"train": ["en+m1"], "validation": ["en-us+f2"], "test": ["en-029+m3"]},
+    seed=0,
+)
+arrays["train_x"].shape  # (24, 16000)
+```
+"""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from dlapps.errors import UserError
+
+
+def call_in_fresh_process(target, **arguments):
+    """Calls `target` ("module:function") in a new Python process.
+
+    Args:
+        target: a module-level function, as "package.module:function". It
+            takes JSON-serialisable keyword arguments and returns a dict of
+            NumPy arrays.
+        **arguments: its keyword arguments.
+
+    Returns:
+        The dict of arrays the function returned.
+
+    Raises:
+        UserError: the child process failed; the message holds the end of
+            its error output.
+    """
+    package_root = str(Path(__file__).resolve().parents[2])
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (package_root, environment.get("PYTHONPATH")) if p
+    )
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    environment["CUDA_VISIBLE_DEVICES"] = ""  # synthesis needs no accelerator
+    with tempfile.TemporaryDirectory(prefix="dlapps-synth-") as scratch:
+        output = Path(scratch) / "arrays.npz"
+        sys.stdout.flush()
+        finished = subprocess.run(
+            [sys.executable, "-m", __name__, target, json.dumps(arguments), str(output)],
+            env=environment,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        if finished.returncode != 0 or not output.exists():
+            tail = "\n".join(finished.stderr.strip().splitlines()[-8:])
+            raise UserError(f"generating speech data ({target}) failed:\n{tail}")
+        with np.load(output, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+
+
+def _main(target, arguments, output):
+    module_name, function_name = target.split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    arrays = function(**json.loads(arguments))
+    np.savez(output, **arrays)
+
+
+if __name__ == "__main__":
+    try:
+        _main(*sys.argv[1:])
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
