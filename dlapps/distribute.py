@@ -186,6 +186,25 @@ def shard_by_data(dataset):
     return dataset.with_options(options)
 
 
+def static_batches(dataset, batch_size):
+    """`dataset` re-cut into full batches of `batch_size`; a last, smaller batch is dropped.
+
+    `TPUStrategy` compiles one XLA program for a fixed input shape, so every
+    batch must have the same, statically known size (`drop_remainder`). The
+    driver applies this to the training and validation data on TPUs; the
+    apps' own pipelines keep their last partial batch elsewhere.
+
+    Example:
+
+    >>> batches = tf.data.Dataset.range(10).batch(4)  # 4, 4, 2
+    >>> static_batches(batches, 4).element_spec.shape
+    TensorShape([4])
+    """
+    if dataset is None:
+        return None
+    return dataset.unbatch().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
 def synchronize_batch_norm(model):
     """Makes every BatchNormalization layer of `model` use the global batch's statistics.
 

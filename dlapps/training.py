@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 from dlapps import callbacks as callbacks_lib
 from dlapps import distribute, optimizers, report
@@ -158,6 +159,11 @@ def _run(application, config):
     if worker.multi_worker:
         train_dataset, validation_dataset = (
             distribute.shard_by_data(d) for d in (train_dataset, validation_dataset)
+        )
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        train_dataset, validation_dataset = (
+            distribute.static_batches(d, global_batch_size)
+            for d in (train_dataset, validation_dataset)
         )
     steps_per_epoch = math.ceil(application.num_train_examples(data) / global_batch_size)
     total_steps = steps_per_epoch * config.epochs

@@ -41,3 +41,59 @@ def trained_vision(tmp_path_factory):
         verbose=0,
     )
     return training.run(get_application("vision"), config)
+
+
+def load_serving_client():
+    """export/serving/client.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "export" / "serving" / "client.py"
+    spec = importlib.util.spec_from_file_location("serving_client", path)
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    return client
+
+
+def call_like_tf_serving(saved_model_path, body):
+    """Feeds a REST `:predict` body to a SavedModel signature the way TF Serving does.
+
+    Row bodies (`instances`) are stacked per input name, columnar ones
+    (`inputs`) taken as they are, and `{"b64": ...}` objects decoded to
+    bytes. The body must name exactly the signature's inputs.
+    """
+    import base64
+    import json
+
+    import tensorflow as tf
+
+    body = json.loads(json.dumps(body))  # only what survives JSON
+    signature = tf.saved_model.load(saved_model_path).signatures[body["signature_name"]]
+    specs = signature.structured_input_signature[1]
+    if "instances" in body:
+        columns = {name: [row[name] for row in body["instances"]] for name in body["instances"][0]}
+    else:
+        columns = body["inputs"]
+    assert set(columns) == set(specs), f"body inputs {set(columns)} != signature {set(specs)}"
+
+    def decode(value):
+        if isinstance(value, dict):
+            return base64.b64decode(value["b64"])
+        if isinstance(value, list):
+            return [decode(v) for v in value]
+        return value
+
+    inputs = {
+        name: tf.constant(decode(value), specs[name].dtype) for name, value in columns.items()
+    }
+    return {name: tensor.numpy() for name, tensor in signature(**inputs).items()}
+
+
+@pytest.fixture(scope="session")
+def serving_client():
+    return load_serving_client()
+
+
+@pytest.fixture(scope="session")
+def tf_serving():
+    return call_like_tf_serving

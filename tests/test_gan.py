@@ -136,3 +136,18 @@ def test_mixed_float16_gan_scales_its_losses_and_stays_finite(digit_batches):
     history = model.fit(digit_batches.take(2), epochs=1, verbose=0).history
     assert np.isfinite(history["generator_loss"]).all()
     assert model.generator.output.dtype == "float32"
+
+
+def test_serving_client_noise_body_fits_the_generator_signature(
+    trained_gan, tmp_path, serving_client, tf_serving
+):
+    body = serving_client.build_noise_body(3, latent_dim=64, label=7, seed=1)
+    images = tf_serving(trained_gan.report["path"], body)["images"]
+    assert images.shape == (3, 16, 16, 1) and images.dtype == np.uint8
+    expected = trained_gan.model.generate_from(
+        {"noise": np.array(body["inputs"]["noise"], "float32"), "label": np.array([7, 7, 7])}
+    )
+    assert np.abs(images.astype(int) - expected.astype(int)).max() <= 1
+    serving_client.write_netpbm(tmp_path / "seven.pgm", images[0].tolist())
+    data = (tmp_path / "seven.pgm").read_bytes()
+    assert data.startswith(b"P5\n16 16\n255\n") and len(data) == len(b"P5\n16 16\n255\n") + 256

@@ -297,3 +297,24 @@ def test_tfds_speech_commands_loads_through_tensorflow_datasets():
     assert data.train[0].shape == (6, 16000) and data.train[0].dtype == np.int16
     assert len(data.validation[1]) == len(data.test[1]) == 6
     assert data.train[1].max() < len(data.labels)
+
+
+def test_serving_client_sends_wavs_and_waveforms_the_signatures_accept(
+    trained_kws, tmp_path, serving_client, tf_serving
+):
+    client, call_like_tf_serving = serving_client, tf_serving
+    clip = np.zeros(16000, "float32")
+    clip[2000:9000] = Synthesizer().speak("no", Voice("en", "m3"))[:7000]
+    wav = tmp_path / "no.wav"
+    write_pcm_wav(wav, clip, SAMPLE_RATE)
+    path = trained_kws.report["path"]
+    whole_file = call_like_tf_serving(path, client.build_audio_body(wav_files=[wav.read_bytes()]))
+    waveform = client.read_wav(wav, samples=16000)
+    rows = call_like_tf_serving(path, client.build_audio_body([waveform]))
+    columns = call_like_tf_serving(path, client.build_audio_body([waveform], columnar=True))
+    expected = trained_kws.model.predict(np.array([waveform], "float32"), verbose=0)
+    for served in (whole_file, rows, columns):
+        np.testing.assert_allclose(served["probabilities"], expected, atol=1e-4)
+    write_pcm_wav(tmp_path / "slow.wav", clip, 8000)
+    with pytest.raises(client.ClientError, match="16 kHz"):
+        client.read_wav(tmp_path / "slow.wav")

@@ -179,3 +179,15 @@ def test_edge_ctc_decoding_matches_dlapps():
     logits = np.random.default_rng(0).standard_normal((3, 40, 29)).astype("float32")
     labels = ["<blank>", *sentence_data.ALPHABET]
     assert transcribe.greedy_ctc_decode(logits, labels) == greedy_decode_numpy(logits)
+
+
+def test_serving_client_waveforms_fit_the_transcribe_signature(
+    trained_stt, serving_client, tf_serving
+):
+    clip = trained_stt.data.test[0][0].astype("float32") / 32768
+    body = serving_client.build_audio_body([clip.tolist()])
+    assert body["signature_name"] == "serving_default"
+    served = tf_serving(trained_stt.report["path"], body)
+    assert served["transcript"].shape == (1,) and isinstance(served["transcript"][0], bytes)
+    expected = trained_stt.model.predict(clip[None], verbose=0)
+    np.testing.assert_allclose(served["logits"], expected, atol=1e-3)

@@ -17,15 +17,29 @@ Two signatures of an exported image classifier:
     python export/serving/client.py cat.png dog.jpg
     cat.png: cat (0.981)
     python export/serving/client.py --signature raw --size 28x28 --channels 1 seven.png
+
+Speech (16-bit PCM WAV files at 16 kHz; read with the standard library):
+
+    python export/serving/client.py --model speech_kws --wav yes.wav      # serve_wav: the file
+    yes.wav: yes (0.993)
+    python export/serving/client.py --model speech_stt --wav order.wav    # waveforms, 3 s
+    order.wav: turn on the light in the kitchen
+
+Images from a GAN generator (noise drawn here, written as binary PGM/PPM):
+
+    python export/serving/client.py --model gan --generate 4 --label 7
+    wrote gan_0.pgm ... gan_3.pgm
 """
 
 import argparse
 import base64
 import contextlib
 import json
+import random
 import sys
 import urllib.error
 import urllib.request
+import wave
 
 # --signature -> (SavedModel signature name, its input name)
 SIGNATURES = {"raw": ("serving_default", "images"), "bytes": ("serve_bytes", "image_bytes")}
@@ -74,6 +88,87 @@ def build_text_body(sentences, signature="serving_default", columnar=False):
     if columnar:
         return {"signature_name": signature, "inputs": {"sentences": list(sentences)}}
     return {"signature_name": signature, "instances": [{"sentences": s} for s in sentences]}
+
+
+def read_wav(path, samples=None):
+    """A 16-bit PCM WAV at 16 kHz as floats in [-1, 1], channels averaged.
+
+    With `samples`, the clip is cut or zero-padded to that length (16000
+    for speech_kws, 48000 for speech_stt's 3 s).
+    """
+    try:
+        with wave.open(str(path), "rb") as file:
+            rate, width = file.getframerate(), file.getsampwidth()
+            channels, frames = file.getnchannels(), file.readframes(file.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise ClientError(f"{path} is not a PCM WAV file ({error})") from None
+    if rate != 16000 or width != 2:
+        raise ClientError(
+            f"{path} is {rate} Hz, {8 * width}-bit: the speech models take 16 kHz 16-bit PCM; "
+            "convert it first (e.g. sox in.wav -r 16000 -b 16 out.wav)"
+        )
+    values = memoryview(frames).cast("h")
+    audio = [
+        sum(values[i + c] for c in range(channels)) / (channels * 32768.0)
+        for i in range(0, len(values), channels)
+    ]
+    if samples is not None:
+        audio = audio[:samples] + [0.0] * max(0, samples - len(audio))
+    return audio
+
+
+def build_audio_body(waveforms=None, wav_files=None, columnar=False):
+    """The `:predict` body for a speech model: float waveforms, or whole WAV files.
+
+    `waveforms` (lists of floats, 16 kHz) go to `serving_default`
+    ("waveforms"; speech_kws and speech_stt); `wav_files` (bytes) go to
+    speech_kws' `serve_wav` ("wav_bytes", base64), which decodes them in
+    the model.
+
+    Example:
+
+    >>> build_audio_body(wav_files=[b"RIFF"])
+    {'signature_name': 'serve_wav', 'instances': [{'wav_bytes': {'b64': 'UklGRg=='}}]}
+    """
+    if wav_files is not None:
+        name, values = (
+            "wav_bytes",
+            [{"b64": base64.b64encode(d).decode("ascii")} for d in wav_files],
+        )
+        signature = "serve_wav"
+    else:
+        name, values, signature = "waveforms", [list(w) for w in waveforms], "serving_default"
+    if columnar:
+        return {"signature_name": signature, "inputs": {name: values}}
+    return {"signature_name": signature, "instances": [{name: value} for value in values]}
+
+
+def build_noise_body(count, latent_dim=64, label=None, seed=0):
+    """The `:predict` body for a GAN generator, in the columnar format.
+
+    Draws `count` standard-normal noise vectors; a conditional generator
+    also takes one `label` (class index) per image.
+
+    Example:
+
+    >>> body = build_noise_body(2, latent_dim=3, label=7)
+    >>> body["inputs"]["label"], len(body["inputs"]["noise"][0])
+    ([7, 7], 3)
+    """
+    rng = random.Random(seed)
+    inputs = {"noise": [[rng.gauss(0.0, 1.0) for _ in range(latent_dim)] for _ in range(count)]}
+    if label is not None:
+        inputs["label"] = [int(label)] * count
+    return {"signature_name": "serving_default", "inputs": inputs}
+
+
+def write_netpbm(path, image):
+    """Writes one `[H][W][C]` uint8 image as binary PGM (C=1) or PPM (C=3)."""
+    height, width, channels = len(image), len(image[0]), len(image[0][0])
+    header = f"{'P5' if channels == 1 else 'P6'}\n{width} {height}\n255\n".encode()
+    pixels = bytes(value for row in image for pixel in row for value in pixel)
+    with open(path, "wb") as file:
+        file.write(header + pixels)
 
 
 def load_pixels(path, height, width, channels):
@@ -160,8 +255,14 @@ def predict(server, model, body, timeout=30):
 def main(argv=None):
     """Command line entry point; returns the exit status (0 ok, 1 error)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("images", nargs="+", help="image files (or sentences with --text)")
+    parser.add_argument(
+        "images", nargs="*", help="image files (or sentences with --text, WAVs with --wav)"
+    )
     parser.add_argument("--text", action="store_true", help="send sentences (translation)")
+    parser.add_argument("--wav", action="store_true", help="send WAV files (speech apps)")
+    parser.add_argument("--generate", type=int, metavar="N", help="gan: ask for N images")
+    parser.add_argument("--label", type=int, help="gan: the class to generate (conditional)")
+    parser.add_argument("--latent-dim", type=int, default=64, help="gan: noise size")
     parser.add_argument("--server", default="http://localhost:8501")
     parser.add_argument("--model", default="vision", help="name in models.config")
     parser.add_argument("--signature", choices=sorted(SIGNATURES), default="bytes")
@@ -169,6 +270,14 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, choices=(1, 3), help="raw mode")
     parser.add_argument("--report", help="the export's report.json (raw mode)")
     args = parser.parse_args(argv)
+    if args.generate or args.wav:
+        try:
+            return _speech_or_gan(args)
+        except (ClientError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    if not args.images:
+        parser.error("give image files, sentences with --text, WAVs with --wav, or --generate N")
     if args.text:
         try:
             predictions = predict(args.server, args.model, build_text_body(args.images))
@@ -193,6 +302,35 @@ def main(argv=None):
         return 1
     for path, prediction in zip(args.images, predictions, strict=True):
         print(f"{path}: {prediction['label']} ({max(prediction['probabilities']):.3f})")
+    return 0
+
+
+def _speech_or_gan(args):
+    if args.generate:
+        body = build_noise_body(args.generate, args.latent_dim, args.label)
+        predictions = predict(args.server, args.model, body)
+        names = []
+        for index, prediction in enumerate(predictions):
+            image = prediction["images"] if isinstance(prediction, dict) else prediction
+            names.append(f"{args.model}_{index}.{'pgm' if len(image[0][0]) == 1 else 'ppm'}")
+            write_netpbm(names[-1], image)
+        print("wrote", " ".join(names))
+        return 0
+    if args.model.endswith("kws"):
+        files = []
+        for path in args.images:
+            read_wav(path)  # a clear error here rather than a decode error on the server
+            with open(path, "rb") as file:
+                files.append(file.read())
+        body = build_audio_body(wav_files=files)
+    else:
+        body = build_audio_body([read_wav(path, samples=48000) for path in args.images])
+    predictions = predict(args.server, args.model, body)
+    for path, prediction in zip(args.images, predictions, strict=True):
+        if "transcript" in prediction:
+            print(f"{path}: {prediction['transcript']}")
+        else:
+            print(f"{path}: {prediction['label']} ({max(prediction['probabilities']):.3f})")
     return 0
 
 
