@@ -384,6 +384,13 @@ MARKER_START = "<!-- bench-summary:start (written by benchmarks/run.py) -->"
 MARKER_END = "<!-- bench-summary:end -->"
 
 
+def _accuracy_files(files):
+    return [
+        {**f, "quality": f"acc {f['accuracy']:.4f}", "parity": f"{f['max_abs_diff']:.1e}"}
+        for f in files
+    ]
+
+
 def _app_rows(results):
     """(app, Keras quality, training result, files) per app, seed 0 and default settings.
 
@@ -392,19 +399,9 @@ def _app_rows(results):
     """
     rows = []
     if "vision" in results:
-        vision = results["vision"]
-        files = [
-            {**f, "quality": f"acc {f['accuracy']:.4f}", "parity": f"{f['max_abs_diff']:.1e}"}
-            for f in vision["files"]
-        ]
-        rows.append(
-            (
-                "vision",
-                f"accuracy {vision['digits'][0]['accuracy']:.4f}",
-                vision["digits"][0],
-                files,
-            )
-        )
+        run = results["vision"]["digits"][0]
+        files = _accuracy_files(results["vision"]["files"])
+        rows.append(("vision", f"accuracy {run['accuracy']:.4f}", run, files))
     if "gan" in results:
         run = results["gan"]["runs"][0]
         files = [
@@ -419,14 +416,9 @@ def _app_rows(results):
         quality = f"FID {run['fid']:.2f}, label accuracy {run['label_accuracy']:.3f}"
         rows.append((f"gan ({run['flavour']})", quality, run, files))
     if "speech_kws" in results:
-        kws = results["speech_kws"]
-        files = [
-            {**f, "quality": f"acc {f['accuracy']:.4f}", "parity": f"{f['max_abs_diff']:.1e}"}
-            for f in kws["files"]
-        ]
-        rows.append(
-            ("speech_kws", f"accuracy {kws['runs'][0]['accuracy']:.4f}", kws["runs"][0], files)
-        )
+        run = results["speech_kws"]["runs"][0]
+        files = _accuracy_files(results["speech_kws"]["files"])
+        rows.append(("speech_kws", f"accuracy {run['accuracy']:.4f}", run, files))
     if "speech_stt" in results:
         stt = results["speech_stt"]
         files = [
