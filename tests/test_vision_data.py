@@ -108,3 +108,21 @@ def test_resized_data_changes_size_and_keeps_labels(digits):
     assert resized.image_shape == (16, 16, 1) and resized.train[0].dtype == np.uint8
     np.testing.assert_array_equal(resized.test[1], digits.test[1])
     assert digits.resized((8, 8)) is digits
+
+
+def test_folder_behind_a_url_loads_through_tf_io_gfile(tmp_path):
+    # ram:// is TensorFlow's in-memory file system: the same code path as gs:// or s3://.
+    import tensorflow as tf
+
+    write_shapes_folder(tmp_path, images_per_class=6)
+    for path in sorted(tmp_path.rglob("*.*")):
+        target = f"ram://shapes/{path.relative_to(tmp_path).as_posix()}"
+        tf.io.gfile.makedirs(target.rsplit("/", 1)[0])
+        tf.io.gfile.copy(str(path), target, overwrite=True)
+    local = vision.load_image_folder(tmp_path, image_size=(16, 16))
+    remote = vision.load_image_folder("ram://shapes/", image_size=(16, 16))
+    assert remote.labels == local.labels
+    for split in ("train", "validation", "test"):
+        np.testing.assert_array_equal(getattr(remote, split)[0], getattr(local, split)[0])
+    with pytest.raises(UserError, match="does not exist"):
+        vision.load_image_folder("ram://no-such-folder")

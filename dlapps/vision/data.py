@@ -131,11 +131,11 @@ def decode_image_file(path, channels=3):
         UserError: the file is missing or is not a readable image.
     """
     try:
-        with Image.open(path) as image:
+        with Image.open(_readable(path)) as image:
             image = ImageOps.exif_transpose(image)
             image = image.convert("L" if channels == 1 else "RGB")
             array = np.asarray(image, dtype="uint8")
-    except FileNotFoundError:
+    except (FileNotFoundError, tf.errors.NotFoundError):
         raise UserError(f"image {path} does not exist") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise UserError(
@@ -144,9 +144,52 @@ def decode_image_file(path, channels=3):
     return array[..., None] if channels == 1 else array
 
 
+def _is_url(path):
+    """True for paths that TensorFlow's file systems serve: gs://, s3://, hdfs://, ram://."""
+    return "://" in str(path)
+
+
+def _readable(path):
+    """What PIL can open: the local path itself, or a `tf.io.gfile.GFile` for a URL."""
+    return tf.io.gfile.GFile(str(path), "rb") if _is_url(path) else path
+
+
+def _class_folders(directory):
+    """`{class: sorted image paths}` of a folder, or `None` when it is not a folder.
+
+    Local folders go through pathlib; URLs (e.g. `gs://bucket/photos`)
+    through `tf.io.gfile`, so data can sit in Cloud Storage next to a TPU.
+    """
+    if not _is_url(directory):
+        directory = Path(directory)
+        if not directory.is_dir():
+            return None
+        return {
+            folder.name: sorted(
+                f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+            )
+            for folder in sorted(directory.iterdir())
+            if folder.is_dir()
+        }
+    directory = str(directory).rstrip("/")
+    if not tf.io.gfile.isdir(directory):
+        return None
+    classes = {}
+    for name in sorted(n.rstrip("/") for n in tf.io.gfile.listdir(directory)):
+        folder = f"{directory}/{name}"
+        if tf.io.gfile.isdir(folder):
+            classes[name] = sorted(
+                f"{root.rstrip('/')}/{file}"
+                for root, _, files in tf.io.gfile.walk(folder)
+                for file in files
+                if Path(file).suffix.lower() in IMAGE_EXTENSIONS
+            )
+    return classes
+
+
 def _is_greyscale(path):
     try:
-        with Image.open(path) as image:
+        with Image.open(_readable(path)) as image:
             return image.mode in GREYSCALE_MODES
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise UserError(
@@ -155,7 +198,7 @@ def _is_greyscale(path):
 
 
 def list_image_folder(directory):
-    """Lists a one-sub-folder-per-class image folder.
+    """Lists a one-sub-folder-per-class image folder, local or a URL such as gs://.
 
     Returns:
         `(paths, labels, class_names)`, class names sorted alphabetically.
@@ -164,29 +207,25 @@ def list_image_folder(directory):
         UserError: the folder is missing, empty, has fewer than two classes,
             or a class with fewer than `MIN_IMAGES_PER_CLASS` images.
     """
-    directory = Path(directory)
     layout = "put one sub-folder of images per class in it (e.g. photos/cat/1.jpg)"
-    if not directory.is_dir():
+    class_folders = _class_folders(directory)
+    if class_folders is None:
         raise UserError(f"data folder {directory} does not exist: {layout}")
-    class_dirs = sorted(p for p in directory.iterdir() if p.is_dir())
-    if not class_dirs:
+    if not class_folders:
         raise UserError(f"data folder {directory} has no class sub-folders: {layout}")
     paths, labels, class_names = [], [], []
-    for class_dir in class_dirs:
-        files = sorted(
-            p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
+    for class_name, files in class_folders.items():
         if not files:
             continue
         if len(files) < MIN_IMAGES_PER_CLASS:
             raise UserError(
-                f"class '{class_dir.name}' in {directory} has {len(files)} images: "
+                f"class '{class_name}' in {directory} has {len(files)} images: "
                 f"each class needs at least {MIN_IMAGES_PER_CLASS} to split into "
                 "train, validation and test"
             )
         paths.extend(files)
         labels.extend([len(class_names)] * len(files))
-        class_names.append(class_dir.name)
+        class_names.append(class_name)
     if not class_names:
         raise UserError(
             f"data folder {directory} holds no images ({', '.join(IMAGE_EXTENSIONS)}): {layout}"
