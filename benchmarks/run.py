@@ -512,15 +512,20 @@ def plot_exports(results, path):
     figure, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.5), squeeze=False)
     for column, (app, _, _, files) in enumerate(rows):
         names = [f["format"].replace("tflite_", "") for f in files]
-        axes[0][column].bar(names, [f["bytes"] / 1024 for f in files], color="tab:blue")
-        axes[1][column].bar(names, [f["latency_ms_batch_1"] for f in files], color="tab:orange")
-        axes[0][column].set_title(app, fontsize=10)
-        for row in (0, 1):
+        sizes = [f["bytes"] / 1024 for f in files]
+        latencies = [f["latency_ms_batch_1"] for f in files]
+        for row, values, color, unit in (
+            (0, sizes, "tab:blue", "{:.0f}"),
+            (1, latencies, "tab:orange", "{:.2f}"),
+        ):
+            bars = axes[row][column].bar(names, values, color=color)
+            axes[row][column].bar_label(bars, [unit.format(v) for v in values], fontsize=7)
             axes[row][column].tick_params(axis="x", labelrotation=60, labelsize=8)
-            axes[row][column].set_yscale("log")
+            axes[row][column].margins(y=0.15)
+        axes[0][column].set_title(app, fontsize=10)
     axes[0][0].set_ylabel("size (KB)")
     axes[1][0].set_ylabel("ms per call, batch 1")
-    figure.suptitle("Exported files: size and latency (log scales, same run)")
+    figure.suptitle("Exported files: size and latency at batch 1")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -762,6 +767,11 @@ def main():
         "--quick", action="store_true", help="a smoke run with tiny settings (numbers meaningless)"
     )
     parser.add_argument(
+        "--render",
+        action="store_true",
+        help="train nothing: rewrite RESULTS.md, the chart and the docs' tables from results.json",
+    )
+    parser.add_argument(
         "--apps",
         nargs="+",
         choices=sorted(BENCHES),
@@ -775,6 +785,9 @@ def main():
     args.figures = output / "figures"
     previous = output / "results.json"
     results = json.loads(previous.read_text(encoding="utf-8")) if previous.is_file() else {}
+    if args.render:
+        _render(results, output, args)
+        return
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as workdir:
         for app in args.apps:
@@ -797,7 +810,11 @@ def main():
         results["date"] = time.strftime("%Y-%m-%d")
         results["seconds"] = time.perf_counter() - start
     (output / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    results = json.loads((output / "results.json").read_text(encoding="utf-8"))
+    _render(json.loads((output / "results.json").read_text(encoding="utf-8")), output, args)
+
+
+def _render(results, output, args):
+    """RESULTS.md, the export chart and (for the default run) the docs' summary tables."""
     args.figures.mkdir(parents=True, exist_ok=True)
     plot_exports(results, args.figures / "export_formats.png")
     write_markdown(results, output / "RESULTS.md")
