@@ -304,7 +304,8 @@ def test_serving_client_sends_wavs_and_waveforms_the_signatures_accept(
 ):
     client, call_like_tf_serving = serving_client, tf_serving
     clip = np.zeros(16000, "float32")
-    clip[2000:9000] = Synthesizer().speak("no", Voice("en", "m3"))[:7000]
+    spoken = Synthesizer().speak("no", Voice("en", "m3"))[:12000]
+    clip[2000 : 2000 + len(spoken)] = spoken
     wav = tmp_path / "no.wav"
     write_pcm_wav(wav, clip, SAMPLE_RATE)
     path = trained_kws.report["path"]
