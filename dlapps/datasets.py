@@ -1,4 +1,9 @@
-"""Data helpers every app shares: TFDS loading with a clear error, a disk cache."""
+"""Data helpers every app shares: TFDS loading with a clear error, a disk cache, folders.
+
+Folders of labelled files may be local or URLs that TensorFlow's file
+systems read (`gs://bucket/photos`, `s3://...`, `ram://...`): data can sit in
+Cloud Storage next to a TPU.
+"""
 
 import hashlib
 import json
@@ -30,6 +35,63 @@ def load_tfds_splits(name, splits, data_dir=None):
             f"could not load TFDS dataset '{name}': {str(error).splitlines()[0]} "
             "(without a network, prepare it first with `tfds build` and pass --tfds-data-dir)"
         ) from None
+
+
+def is_url(path):
+    """True for paths that TensorFlow's file systems serve: gs://, s3://, hdfs://, ram://."""
+    return "://" in str(path)
+
+
+def readable(path):
+    """What file readers can open: a local path itself, or a URL's bytes in memory.
+
+    The bytes come through `tf.io.gfile`, as a `BytesIO`: readers such as
+    SciPy's WAV reader need a real file or memory, not a stream.
+    """
+    if not is_url(path):
+        return path
+    import io
+
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(str(path), "rb") as file:
+        return io.BytesIO(file.read())
+
+
+def class_folders(directory, extensions):
+    """`{sub-folder name: sorted file paths}` of a folder, or `None` when there is no folder.
+
+    Files count when their extension (any case) is in `extensions` and sit
+    anywhere below the sub-folder. Local folders go through pathlib, URLs
+    through `tf.io.gfile`.
+    """
+    if not is_url(directory):
+        directory = Path(directory)
+        if not directory.is_dir():
+            return None
+        return {
+            folder.name: sorted(
+                f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in extensions
+            )
+            for folder in sorted(directory.iterdir())
+            if folder.is_dir()
+        }
+    import tensorflow as tf
+
+    directory = str(directory).rstrip("/")
+    if not tf.io.gfile.isdir(directory):
+        return None
+    classes = {}
+    for name in sorted(n.rstrip("/") for n in tf.io.gfile.listdir(directory)):
+        folder = f"{directory}/{name}"
+        if tf.io.gfile.isdir(folder):
+            classes[name] = sorted(
+                f"{root.rstrip('/')}/{file}"
+                for root, _, files in tf.io.gfile.walk(folder)
+                for file in files
+                if Path(file).suffix.lower() in extensions
+            )
+    return classes
 
 
 def default_cache_dir():

@@ -319,3 +319,22 @@ def test_serving_client_sends_wavs_and_waveforms_the_signatures_accept(
     write_pcm_wav(tmp_path / "slow.wav", clip, 8000)
     with pytest.raises(client.ClientError, match="16 kHz"):
         client.read_wav(tmp_path / "slow.wav")
+
+
+def test_wav_folder_behind_a_url_loads_like_the_local_one(tmp_path, synthesizer):
+    # ram:// is TensorFlow's in-memory file system: the code path of gs:// and s3://.
+    for word in ("go", "stop"):
+        (tmp_path / word).mkdir()
+        for index, variant in enumerate(("m1", "m2", "m3", "m4", "m5", "m6")):
+            clip = synthesizer.speak(word, Voice("en", variant))
+            write_pcm_wav(tmp_path / word / f"{index}.wav", clip, SAMPLE_RATE)
+    for path in sorted(tmp_path.rglob("*.wav")):
+        target = f"ram://commands/{path.relative_to(tmp_path).as_posix()}"
+        tf.io.gfile.makedirs(target.rsplit("/", 1)[0])
+        tf.io.gfile.copy(str(path), target, overwrite=True)
+    local = keyword_data.load_keyword_folder(tmp_path)
+    remote = keyword_data.load_keyword_folder("ram://commands")
+    assert remote.labels == local.labels == ["go", "stop"]
+    np.testing.assert_array_equal(remote.train[0], local.train[0])
+    with pytest.raises(UserError, match="does not exist"):
+        audio.read_wav("ram://commands/go/missing.wav")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlapps.datasets import is_url, readable
 from dlapps.errors import UserError
 from dlapps.speech.synthesizer import SAMPLE_RATE, resample
 
@@ -27,13 +28,21 @@ def read_wav(path, sample_rate=SAMPLE_RATE):
     """
     from scipy.io import wavfile
 
-    path = Path(path)
-    if not path.is_file():
+    if is_url(path):
+        import tensorflow as tf
+
+        exists = tf.io.gfile.exists(str(path)) and not tf.io.gfile.isdir(str(path))
+        size = tf.io.gfile.stat(str(path)).length if exists else 0
+    else:
+        path = Path(path)
+        exists = path.is_file()
+        size = path.stat().st_size if exists else 0
+    if not exists:
         raise UserError(f"audio file {path} does not exist")
-    if path.stat().st_size == 0:
+    if size == 0:
         raise UserError(f"audio file {path} is empty (0 bytes): remove or replace it")
     try:
-        rate, samples = wavfile.read(path)
+        rate, samples = wavfile.read(readable(path))
     except (ValueError, OSError, EOFError) as error:
         raise UserError(
             f"could not read {path} as a WAV file ({error}): convert it to WAV, "

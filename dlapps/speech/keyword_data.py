@@ -15,13 +15,12 @@ data.labels[:3], data.train[0].shape
 """
 
 import dataclasses
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from dlapps.datasets import cached_arrays, load_tfds_splits
+from dlapps.datasets import cached_arrays, class_folders, load_tfds_splits
 from dlapps.errors import UserError
 from dlapps.speech import audio as audio_lib
 from dlapps.speech.fresh_process import call_in_fresh_process
@@ -256,21 +255,20 @@ def load_keyword_folder(directory, seed=0, test_fraction=0.1, validation_fractio
     """Loads WAVs in the Speech Commands layout: one sub-folder per label.
 
     Files of any sample rate are resampled to 16 kHz and padded or cropped
-    to one second (see `audio.read_wav`). Folders whose name starts with an
+    to one second (see `audio.read_wav`). `directory` may be a URL such as
+    gs://bucket/commands (see `dlapps.datasets`). Folders whose name starts with an
     underscore other than `_silence_`/`_unknown_` (such as Speech Commands'
     `_background_noise_`) are skipped.
     """
-    directory = Path(directory)
     layout = "put one sub-folder of WAV files per label in it (e.g. commands/yes/1.wav)"
-    if not directory.is_dir():
+    folders = class_folders(directory, (".wav",))
+    if folders is None:
         raise UserError(f"data folder {directory} does not exist: {layout}")
-    class_dirs = sorted(
-        p
-        for p in directory.iterdir()
-        if p.is_dir() and (not p.name.startswith("_") or p.name in (SILENCE, UNKNOWN))
-    )
-    files = {d.name: sorted(d.rglob("*.wav")) for d in class_dirs}
-    files = {name: paths for name, paths in files.items() if paths}
+    files = {
+        name: paths
+        for name, paths in folders.items()
+        if paths and (not name.startswith("_") or name in (SILENCE, UNKNOWN))
+    }
     if len(files) < 2:
         raise UserError(
             f"data folder {directory} has {len(files)} label sub-folders with .wav files: "

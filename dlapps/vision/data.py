@@ -7,7 +7,6 @@ batched `tf.data` pipeline.
 
 import dataclasses
 import math
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,7 +14,8 @@ import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
-from dlapps.datasets import load_tfds_splits
+from dlapps import datasets
+from dlapps.datasets import load_tfds_splits, readable
 from dlapps.errors import UserError
 from dlapps.vision.image_preprocessor import resize_images
 
@@ -131,7 +131,7 @@ def decode_image_file(path, channels=3):
         UserError: the file is missing or is not a readable image.
     """
     try:
-        with Image.open(_readable(path)) as image:
+        with Image.open(readable(path)) as image:
             image = ImageOps.exif_transpose(image)
             image = image.convert("L" if channels == 1 else "RGB")
             array = np.asarray(image, dtype="uint8")
@@ -144,52 +144,9 @@ def decode_image_file(path, channels=3):
     return array[..., None] if channels == 1 else array
 
 
-def _is_url(path):
-    """True for paths that TensorFlow's file systems serve: gs://, s3://, hdfs://, ram://."""
-    return "://" in str(path)
-
-
-def _readable(path):
-    """What PIL can open: the local path itself, or a `tf.io.gfile.GFile` for a URL."""
-    return tf.io.gfile.GFile(str(path), "rb") if _is_url(path) else path
-
-
-def _class_folders(directory):
-    """`{class: sorted image paths}` of a folder, or `None` when it is not a folder.
-
-    Local folders go through pathlib; URLs (e.g. `gs://bucket/photos`)
-    through `tf.io.gfile`, so data can sit in Cloud Storage next to a TPU.
-    """
-    if not _is_url(directory):
-        directory = Path(directory)
-        if not directory.is_dir():
-            return None
-        return {
-            folder.name: sorted(
-                f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-            )
-            for folder in sorted(directory.iterdir())
-            if folder.is_dir()
-        }
-    directory = str(directory).rstrip("/")
-    if not tf.io.gfile.isdir(directory):
-        return None
-    classes = {}
-    for name in sorted(n.rstrip("/") for n in tf.io.gfile.listdir(directory)):
-        folder = f"{directory}/{name}"
-        if tf.io.gfile.isdir(folder):
-            classes[name] = sorted(
-                f"{root.rstrip('/')}/{file}"
-                for root, _, files in tf.io.gfile.walk(folder)
-                for file in files
-                if Path(file).suffix.lower() in IMAGE_EXTENSIONS
-            )
-    return classes
-
-
 def _is_greyscale(path):
     try:
-        with Image.open(_readable(path)) as image:
+        with Image.open(readable(path)) as image:
             return image.mode in GREYSCALE_MODES
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise UserError(
@@ -208,7 +165,7 @@ def list_image_folder(directory):
             or a class with fewer than `MIN_IMAGES_PER_CLASS` images.
     """
     layout = "put one sub-folder of images per class in it (e.g. photos/cat/1.jpg)"
-    class_folders = _class_folders(directory)
+    class_folders = datasets.class_folders(directory, IMAGE_EXTENSIONS)
     if class_folders is None:
         raise UserError(f"data folder {directory} does not exist: {layout}")
     if not class_folders:
