@@ -41,9 +41,21 @@ from dlapps.vision.shapes import write_shapes_folder  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-def _train(config):
+def _train(app, scratch, **fields):
+    """Trains `app` through the driver, with Keras' output on stderr (stdout: the table).
+
+    `fields` are `TrainConfig` fields; checkpoints go to `<scratch>/runs`, exports
+    to `<scratch>/models` and every run starts afresh, unless `fields` say otherwise.
+    """
+    fields = {
+        "workdir": f"{scratch}/runs",
+        "output": f"{scratch}/models",
+        "restart": True,
+        "verbose": 2,
+        **fields,
+    }
     with contextlib.redirect_stdout(sys.stderr):
-        return training.run(get_application(config.app), config)
+        return training.run(get_application(app), training.TrainConfig(app=app, **fields))
 
 
 def bench_vision(workdir, settings):
@@ -53,16 +65,11 @@ def bench_vision(workdir, settings):
     for seed in seeds:
         print(f"vision: digits, seed {seed}", file=sys.stderr)
         result = _train(
-            training.TrainConfig(
-                app="vision",
-                seed=seed,
-                workdir=f"{workdir}/runs",
-                output=f"{workdir}/models",
-                restart=True,
-                epochs=2 if quick else None,
-                verbose=2,
-                export=seed == seeds[0],
-            )
+            "vision",
+            workdir,
+            seed=seed,
+            epochs=2 if quick else None,
+            export=seed == seeds[0],
         )
         runs.append({"seed": seed, "accuracy": result.metrics["accuracy"], **_timing(result)})
         if seed == seeds[0]:
@@ -72,18 +79,15 @@ def bench_vision(workdir, settings):
     print("vision: folder of drawn shapes", file=sys.stderr)
     folder = write_shapes_folder(Path(workdir) / "shapes", images_per_class=60)
     shapes = _train(
-        training.TrainConfig(
-            app="vision",
-            data=str(folder),
-            epochs=2 if quick else 30,
-            batch_size=16,
-            patience=0,
-            workdir=f"{workdir}/runs_shapes",
-            restart=True,
-            verbose=2,
-            export=False,
-            options={"image_size": (32, 32)},
-        )
+        "vision",
+        workdir,
+        data=str(folder),
+        epochs=2 if quick else 30,
+        batch_size=16,
+        patience=0,
+        workdir=f"{workdir}/runs_shapes",
+        export=False,
+        options={"image_size": (32, 32)},
     )
     print("vision: timing every exported file", file=sys.stderr)
     files, timed = _timed_files(exported)
@@ -116,16 +120,11 @@ def bench_gan(workdir, settings):
     for flavour, seed in plan:
         print(f"gan: {flavour}, seed {seed}", file=sys.stderr)
         result = _train(
-            training.TrainConfig(
-                app="gan",
-                seed=seed,
-                workdir=f"{workdir}/runs",
-                output=f"{workdir}/models",
-                restart=True,
-                time_budget=10 if quick else None,
-                verbose=2,
-                options={"gan": flavour, "classifier_epochs": 2 if quick else 30},
-            )
+            "gan",
+            workdir,
+            seed=seed,
+            time_budget=10 if quick else None,
+            options={"gan": flavour, "classifier_epochs": 2 if quick else 30},
         )
         exports = {e["format"]: e for e in result.report["exports"]}
         if (flavour, seed) == plan[0]:
@@ -159,17 +158,12 @@ def bench_speech(workdir, settings):
     for seed in seeds:
         print(f"speech_kws: synthetic keywords, seed {seed}", file=sys.stderr)
         result = _train(
-            training.TrainConfig(
-                app="speech_kws",
-                seed=seed,
-                workdir=f"{workdir}/runs",
-                output=f"{workdir}/models",
-                restart=True,
-                epochs=1 if quick else None,
-                verbose=2,
-                export=seed == seeds[0],
-                options={"clips_per_class": 20} if quick else {},
-            )
+            "speech_kws",
+            workdir,
+            seed=seed,
+            epochs=1 if quick else None,
+            export=seed == seeds[0],
+            options={"clips_per_class": 20} if quick else {},
         )
         runs.append({"seed": seed, **result.metrics, **_timing(result)})
         if seed == seeds[0]:
@@ -210,16 +204,11 @@ def bench_speech_to_text(workdir, settings):
     seed, quick = settings.seeds[0], settings.quick
     print(f"speech_stt: synthetic sentences, seed {seed}", file=sys.stderr)
     result = _train(
-        training.TrainConfig(
-            app="speech_stt",
-            seed=seed,
-            workdir=f"{workdir}/runs",
-            output=f"{workdir}/models",
-            restart=True,
-            epochs=1 if quick else None,
-            verbose=2,
-            options={"sentences": 24} if quick else {},
-        )
+        "speech_stt",
+        workdir,
+        seed=seed,
+        epochs=1 if quick else None,
+        options={"sentences": 24} if quick else {},
     )
     _keep_figures(result.report, "speech_stt", settings.figures)
     files = _file_rows(result.report, "max_abs_diff")
@@ -234,16 +223,11 @@ def bench_translation(workdir, settings):
     for architecture in ("transformer", "gru") if settings.full else ("transformer",):
         print(f"translation: {architecture}, seed {seed}", file=sys.stderr)
         result = _train(
-            training.TrainConfig(
-                app="translation",
-                seed=seed,
-                workdir=f"{workdir}/runs",
-                output=f"{workdir}/models",
-                restart=True,
-                epochs=1 if quick else None,
-                verbose=2,
-                options={"model": architecture, **({"pairs": 300} if quick else {})},
-            )
+            "translation",
+            workdir,
+            seed=seed,
+            epochs=1 if quick else None,
+            options={"model": architecture, **({"pairs": 300} if quick else {})},
         )
         if architecture == "transformer":
             _keep_figures(result.report, "translation", settings.figures)
@@ -270,16 +254,13 @@ def bench_multi_worker(workdir, settings):
     if single is None:
         print(f"multi_worker: vision on one worker, seed {seed}", file=sys.stderr)
         result = _train(
-            training.TrainConfig(
-                app="vision",
-                seed=seed,
-                epochs=2 if quick else None,
-                workdir=f"{workdir}/single",
-                output=f"{workdir}/single_models",
-                restart=True,
-                verbose=2,
-                export=False,
-            )
+            "vision",
+            workdir,
+            seed=seed,
+            epochs=2 if quick else None,
+            workdir=f"{workdir}/single",
+            output=f"{workdir}/single_models",
+            export=False,
         )
         single = {"accuracy": result.metrics["accuracy"], **_timing(result)}
     print("multi_worker: vision on two workers (dlapps launch)", file=sys.stderr)
@@ -532,20 +513,38 @@ def plot_exports(results, path):
 
 
 def write_markdown(results, path):
-    vision = results["vision"]
+    """RESULTS.md: the summary tables, then a section for each app in `results`."""
+    total = f", {results['seconds']:.0f} s in all" if "seconds" in results else ""
     lines = [
         "# Benchmark results",
         "",
         f"`{results.get('command', 'make bench')}` on {results['machine']['cpus']} CPU cores, "
         f"{results['machine']['platform']}; "
         f"TensorFlow {results['versions']['tensorflow']}, Keras {results['versions']['keras']}; "
-        f"{results['date']}, {results['seconds']:.0f} s in all.",
+        f"{results.get('date', '')}{total}.",
         "",
         "## Summary: seed 0, default settings",
         "",
         *summary_markdown(results),
         "",
         "![Exported files: size and latency](figures/export_formats.png)",
+    ]
+    sections = {
+        "vision": _vision_markdown,
+        "gan": _gan_markdown,
+        "speech_kws": _speech_markdown,
+        "speech_stt": _speech_to_text_markdown,
+        "translation": _translation_markdown,
+        "multi_worker": _multi_worker_markdown,
+    }
+    for app, section in sections.items():
+        if app in results:
+            lines += section(results[app])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _vision_markdown(vision):
+    lines = [
         "",
         "## vision: built-in digits, default settings",
         "",
@@ -585,7 +584,11 @@ def write_markdown(results, path):
             f"{pipeline['pipeline_seconds_per_epoch']:.3f} s per epoch, against "
             f"{pipeline['cached_seconds_per_epoch']:.3f} s from cached tensors",
         ]
-    lines += [
+    return lines
+
+
+def _gan_markdown(gan):
+    lines = [
         "",
         "## gan: built-in digits at 16x16, default settings (120 s training budget)",
         "",
@@ -596,7 +599,7 @@ def write_markdown(results, path):
         "| max grey-level diff float32 / float16 / dynamic TFLite |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for run in results["gan"]["runs"]:
+    for run in gan["runs"]:
         files = run["files"]
         diffs = " / ".join(
             f"{files[f]['max_grey_level_diff']:.0f}"
@@ -608,21 +611,13 @@ def write_markdown(results, path):
             f"| {'' if accuracy is None else f'{accuracy:.3f}'} | {run['epochs']} "
             f"| {run['seconds']:.0f} | {diffs} |"
         )
-    first = results["gan"]["runs"][0]["files"]
+    first = gan["runs"][0]["files"]
     lines += ["", "Generator latency (conditional, seed 0), ms at batch 1 / 32:", ""]
     lines += [
         f"- {name}: {f['latency_ms_batch_1']:.3f} / {f['latency_ms_batch_32']:.3f}"
         for name, f in first.items()
     ]
-    if "speech_kws" in results:
-        lines += _speech_markdown(results["speech_kws"])
-    if "speech_stt" in results:
-        lines += _speech_to_text_markdown(results["speech_stt"])
-    if "translation" in results:
-        lines += _translation_markdown(results["translation"])
-    if "multi_worker" in results:
-        lines += _multi_worker_markdown(results["multi_worker"])
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
 
 
 def _speech_to_text_markdown(stt):
