@@ -137,12 +137,17 @@ def test_front_end_treats_each_clip_on_its_own():
     np.testing.assert_array_equal(frames, tf.signal.frame(loud, 480, 320).numpy())
 
 
-def test_folder_of_wavs_loads_in_speech_commands_layout(tmp_path, synthesizer):
-    for word in ("yes", "no"):
-        (tmp_path / word).mkdir()
-        for index, variant in enumerate(("m1", "m2", "f1", "f2", "m3", "f3")):
+def write_command_folder(root, synthesizer, words, variants=("m1", "m2", "m3", "m4", "m5", "m6")):
+    """`root/<word>/<i>.wav`: each word spoken once per voice variant."""
+    for word in words:
+        (root / word).mkdir()
+        for index, variant in enumerate(variants):
             clip = synthesizer.speak(word, Voice("en", variant))
-            write_pcm_wav(tmp_path / word / f"{index}.wav", clip, SAMPLE_RATE)
+            write_pcm_wav(root / word / f"{index}.wav", clip, SAMPLE_RATE)
+
+
+def test_folder_of_wavs_loads_in_speech_commands_layout(tmp_path, synthesizer):
+    write_command_folder(tmp_path, synthesizer, ("yes", "no"), ("m1", "m2", "f1", "f2", "m3", "f3"))
     (tmp_path / "_background_noise_").mkdir()
     write_pcm_wav(tmp_path / "_background_noise_" / "n.wav", np.zeros(100), SAMPLE_RATE)
     data = keyword_data.load_keyword_folder(tmp_path)
@@ -323,11 +328,7 @@ def test_serving_client_sends_wavs_and_waveforms_the_signatures_accept(
 
 def test_wav_folder_behind_a_url_loads_like_the_local_one(tmp_path, synthesizer):
     # ram:// is TensorFlow's in-memory file system: the code path of gs:// and s3://.
-    for word in ("go", "stop"):
-        (tmp_path / word).mkdir()
-        for index, variant in enumerate(("m1", "m2", "m3", "m4", "m5", "m6")):
-            clip = synthesizer.speak(word, Voice("en", variant))
-            write_pcm_wav(tmp_path / word / f"{index}.wav", clip, SAMPLE_RATE)
+    write_command_folder(tmp_path, synthesizer, ("go", "stop"))
     for path in sorted(tmp_path.rglob("*.wav")):
         target = f"ram://commands/{path.relative_to(tmp_path).as_posix()}"
         tf.io.gfile.makedirs(target.rsplit("/", 1)[0])

@@ -270,67 +270,55 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, choices=(1, 3), help="raw mode")
     parser.add_argument("--report", help="the export's report.json (raw mode)")
     args = parser.parse_args(argv)
-    if args.generate or args.wav:
-        try:
-            return _speech_or_gan(args)
-        except (ClientError, OSError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-    if not args.images:
+    if not (args.images or args.generate):
         parser.error("give image files, sentences with --text, WAVs with --wav, or --generate N")
-    if args.text:
-        try:
-            predictions = predict(args.server, args.model, build_text_body(args.images))
-        except ClientError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        for sentence, prediction in zip(args.images, predictions, strict=True):
-            print(f"{sentence} -> {prediction['translations']}")
-        return 0
     try:
-        if args.signature == "bytes":
-            images = []
-            for path in args.images:
-                with open(path, "rb") as file:
-                    images.append(file.read())
-        else:
-            size = input_size(args.size, args.channels, args.report)
-            images = [load_pixels(path, *size) for path in args.images]
-        predictions = predict(args.server, args.model, build_body(args.signature, images))
+        return _run(args)
     except (ClientError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    for path, prediction in zip(args.images, predictions, strict=True):
-        print(f"{path}: {prediction['label']} ({max(prediction['probabilities']):.3f})")
-    return 0
 
 
-def _speech_or_gan(args):
+def _read_files(paths):
+    contents = []
+    for path in paths:
+        with open(path, "rb") as file:
+            contents.append(file.read())
+    return contents
+
+
+def _run(args):
+    """Builds the body for the chosen mode, sends it, and prints or writes the answer."""
     if args.generate:
         body = build_noise_body(args.generate, args.latent_dim, args.label)
-        predictions = predict(args.server, args.model, body)
         names = []
-        for index, prediction in enumerate(predictions):
+        for index, prediction in enumerate(predict(args.server, args.model, body)):
             image = prediction["images"] if isinstance(prediction, dict) else prediction
             names.append(f"{args.model}_{index}.{'pgm' if len(image[0][0]) == 1 else 'ppm'}")
             write_netpbm(names[-1], image)
         print("wrote", " ".join(names))
         return 0
-    if args.model.endswith("kws"):
-        files = []
+    if args.text:
+        body = build_text_body(args.images)
+    elif args.wav and args.model.endswith("kws"):
         for path in args.images:
             read_wav(path)  # a clear error here rather than a decode error on the server
-            with open(path, "rb") as file:
-                files.append(file.read())
-        body = build_audio_body(wav_files=files)
-    else:
+        body = build_audio_body(wav_files=_read_files(args.images))
+    elif args.wav:
         body = build_audio_body([read_wav(path, samples=48000) for path in args.images])
+    elif args.signature == "bytes":
+        body = build_body("bytes", _read_files(args.images))
+    else:
+        size = input_size(args.size, args.channels, args.report)
+        body = build_body("raw", [load_pixels(path, *size) for path in args.images])
     predictions = predict(args.server, args.model, body)
-    for path, prediction in zip(args.images, predictions, strict=True):
-        if "transcript" in prediction:
-            print(f"{path}: {prediction['transcript']}")
+    for name, prediction in zip(args.images, predictions, strict=True):
+        if "translations" in prediction:
+            print(f"{name} -> {prediction['translations']}")
+        elif "transcript" in prediction:
+            print(f"{name}: {prediction['transcript']}")
         else:
-            print(f"{path}: {prediction['label']} ({max(prediction['probabilities']):.3f})")
+            print(f"{name}: {prediction['label']} ({max(prediction['probabilities']):.3f})")
     return 0
 
 
