@@ -34,6 +34,9 @@ class Application:
     def add_arguments(self, parser):
         """Adds the app's own command-line flags to an argparse parser."""
 
+    def check_options(self, options):
+        """Raises `UserError` for app settings out of range, before any data is loaded."""
+
     def load_data(self, config):
         """Returns the app's data object for `config.data`."""
         raise NotImplementedError

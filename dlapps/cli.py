@@ -13,6 +13,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from dlapps.errors import UserError
+
 EXAMPLES = {
     "train": """examples:
   dlapps train vision                               # built-in digits
@@ -43,17 +45,39 @@ On real hosts, run `dlapps train ... --strategy multi_worker` on each with its T
 }
 
 
+def _number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+
+
 def _positive_int(text):
-    value = int(text)
+    value = _number(text, int)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
+def _non_negative_int(text):
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
 def _positive_float(text):
-    value = float(text)
-    if value <= 0:
+    value = _number(text, float)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    value = _number(text, float)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
@@ -65,8 +89,8 @@ def _add_training_arguments(parser):
     group.add_argument("--optimizer", help="adam, adamw, rmsprop or sgd")
     group.add_argument("--learning-rate", type=_positive_float)
     group.add_argument("--schedule", help="constant, cosine (with warmup) or step")
-    group.add_argument("--warmup-epochs", type=float)
-    group.add_argument("--weight-decay", type=float)
+    group.add_argument("--warmup-epochs", type=_non_negative_float)
+    group.add_argument("--weight-decay", type=_non_negative_float)
     group.add_argument("--momentum", type=float, help="sgd and rmsprop")
     group.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
     group.add_argument("--clipnorm", type=_positive_float, help="clip each gradient's norm")
@@ -84,7 +108,9 @@ def _add_training_arguments(parser):
         help="XLA: auto (on for GPU/TPU, off on CPU), on or off",
     )
     group.add_argument("--time-budget", type=_positive_float, help="stop cleanly after SECONDS")
-    group.add_argument("--patience", type=int, help="early-stopping patience in epochs (0: none)")
+    group.add_argument(
+        "--patience", type=_non_negative_int, help="early-stopping patience in epochs (0: none)"
+    )
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--output", default="saved_models", help="where versions are exported")
     group.add_argument("--workdir", default="runs", help="checkpoints, logs, resume backup")
@@ -110,7 +136,9 @@ def _app_subparsers(parser, command, add_training=True):
         _add_common(app_parser)
         if command in ("evaluate", "export"):
             app_parser.add_argument(
-                "model", help="a trained .keras file (e.g. runs/vision/best.keras)"
+                "model_path",
+                metavar="model",
+                help="a trained .keras file (e.g. runs/vision/best.keras)",
             )
         if add_training:
             _add_training_arguments(app_parser)
@@ -224,7 +252,9 @@ def _config_from_args(args):
     }
     values = vars(args)
     config = {k: values[k] for k in common if k in values}
-    options = {k: v for k, v in values.items() if k not in common | {"command", "debug", "model"}}
+    options = {
+        k: v for k, v in values.items() if k not in common | {"command", "debug", "model_path"}
+    }
     return TrainConfig(**config, options=options)
 
 
@@ -235,8 +265,6 @@ def _resolve_app(model_path):
     report_path = directory / "report.json"
     if report_path.is_file():
         return json.loads(report_path.read_text(encoding="utf-8"))["app"]
-    from dlapps.errors import UserError
-
     raise UserError(
         f"{model_path} is not an exported dlapps model (no report.json beside it): "
         "pass a version directory such as saved_models/vision/1 or a .tflite file in one"
@@ -244,7 +272,6 @@ def _resolve_app(model_path):
 
 
 def _check_model_path(path):
-    from dlapps.errors import UserError
     from dlapps.export.saved_model import is_saved_model
     from dlapps.export.tflite import is_tflite
 
@@ -278,7 +305,7 @@ def _load_for_data(args):
     application = get_application(args.app)
     config = _config_from_args(args).with_defaults(application.defaults)
     with contextlib.redirect_stdout(sys.stderr):
-        model = application.load_model(args.model)
+        model = application.load_model(args.model_path)
         data = application.load_data(config)
     return application, model, data, config
 
@@ -312,7 +339,7 @@ def _export(args, out):
             {
                 "data": data.summary(),
                 "evaluation": details,
-                "source_model": str(args.model),
+                "source_model": str(args.model_path),
             },
             figures,
         )
@@ -365,7 +392,6 @@ def _demo(args, out):
 
 def _launch(args, out):
     from dlapps import launch
-    from dlapps.errors import UserError
 
     if not args.train_command or args.train_command[0] != "train":
         raise UserError("give the training command after the options: dlapps launch train APP ...")
@@ -384,17 +410,30 @@ COMMANDS = {
 }
 
 
+def _quiet_tensorflow():
+    """Silences TensorFlow's C++ start-up logs (e.g. `failed call to cuInit` without a GPU).
+
+    Must run before TensorFlow is first imported; a user's own settings win.
+    """
+    # Without an NVIDIA device CUDA's probe can only fail, and it logs that at
+    # ERROR level (2); level 3 keeps only fatal messages then.
+    has_nvidia_device = any(Path("/dev").glob("nvidia*"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if has_nvidia_device else "3")
+    warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+
+
 def main(argv=None):
     """Entry point of the `dlapps` console script; returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-    args = build_parser().parse_args(argv)
-    from dlapps.errors import UserError
+    _quiet_tensorflow()
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
     try:
+        # Parsing is inside: app flag types and app imports may raise UserError too.
+        args = build_parser().parse_args(argv)
         COMMANDS[args.command](args, sys.stdout)
-    except (UserError, ValueError) as error:
-        if args.debug:
+    except UserError as error:
+        if debug:
             raise
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"error: {message}", file=sys.stderr)

@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from dlapps import callbacks as callbacks_lib
 from dlapps import distribute, optimizers, report
+from dlapps.errors import UserError
 from dlapps.export import export_model
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -117,11 +118,11 @@ def run(application, config):
     """
     config = config.with_defaults(application.defaults)
     if config.precision not in PRECISIONS:
-        raise ValueError(
+        raise UserError(
             f"unknown precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}"
         )
     if config.jit_compile not in JIT_COMPILE:
-        raise ValueError(
+        raise UserError(
             f"unknown jit_compile {config.jit_compile!r}: choose one of {', '.join(JIT_COMPILE)}"
         )
     previous_policy = keras.mixed_precision.global_policy()
@@ -134,7 +135,10 @@ def run(application, config):
 
 def _run(application, config):
     # First: multi-worker collectives must be configured before any other TF op.
-    strategy = distribute.get_strategy(config.strategy)
+    try:
+        strategy = distribute.get_strategy(config.strategy)
+    except ValueError as error:  # a bad --strategy or TF_CONFIG
+        raise UserError(str(error)) from None
     keras.utils.set_random_seed(config.seed)
     worker = distribute.worker_role(strategy)
     workdir = Path(config.workdir) / application.name
@@ -152,7 +156,11 @@ def _run(application, config):
     figures_dir.mkdir(parents=True, exist_ok=True)
 
     # Fail on a bad optimizer setting before spending time on data.
-    _make_optimizer(application, config, total_steps=1000, warmup_steps=0)
+    try:
+        _make_optimizer(application, config, total_steps=1000, warmup_steps=0)
+    except ValueError as error:  # a bad --optimizer, --schedule, --momentum...
+        raise UserError(str(error)) from None
+    application.check_options(config.options)
     data = application.load_data(config)
     global_batch_size = config.batch_size * strategy.num_replicas_in_sync
     train_dataset, validation_dataset = application.datasets(data, global_batch_size, config.seed)

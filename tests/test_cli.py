@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,38 @@ def test_help_shows_an_example_for_each_command(capsys, command):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "example" in out and "dlapps " in out
+
+
+def test_a_bad_app_flag_value_is_one_line_without_traceback(capsys):
+    status, _, err = _run(capsys, "train", "vision", "--image-size", "abc")
+    _assert_one_line_error(status, err, "--image-size 'abc' is not a size")
+
+
+def test_a_bad_number_is_argparses_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "vision", "--epochs", "abc"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --epochs: 'abc' is not an integer" in err and "Traceback" not in err
+
+
+def test_a_bug_is_not_disguised_as_a_user_error(monkeypatch):
+    def broken(args, out):
+        raise ValueError("a bug in dlapps")
+
+    monkeypatch.setitem(cli.COMMANDS, "bench", broken)
+    with pytest.raises(ValueError, match="a bug in dlapps"):
+        cli.main(["bench", "saved_models/vision/1"])
+
+
+def test_no_cuda_error_on_a_machine_without_a_gpu():
+    code = (
+        "from dlapps import cli; cli._quiet_tensorflow(); import tensorflow as tf; "
+        "print(len(tf.config.list_physical_devices('GPU')))"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=environment
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cuInit" not in result.stderr and "CUDA error" not in result.stderr

@@ -30,7 +30,7 @@ def test_time_budget_stops_a_long_run_early(tmp_path):
 
 def test_unknown_optimizer_fails_before_any_data_is_loaded(tmp_path):
     config = _config(tmp_path, optimizer="adma", data=str(tmp_path / "missing"))
-    with pytest.raises(ValueError, match="unknown optimizer 'adma': choose one of adam, adamw"):
+    with pytest.raises(UserError, match="unknown optimizer 'adma': choose one of adam, adamw"):
         training.run(get_application("vision"), config)
 
 
@@ -74,5 +74,5 @@ def test_jit_compile_on_trains_with_xla(tmp_path):
 
 
 def test_unknown_precision_lists_the_valid_ones(tmp_path):
-    with pytest.raises(ValueError, match="choose one of float32, mixed_float16, mixed_bfloat16"):
+    with pytest.raises(UserError, match="choose one of float32, mixed_float16, mixed_bfloat16"):
         training.run(get_application("vision"), _config(tmp_path, precision="float16"))
