@@ -115,7 +115,7 @@ def run(application, config):
         A `TrainResult`; `result.report` is the exported `report.json`
         (or, without export, the metrics and training summary).
     """
-    config = config.with_defaults(application.defaults)
+    config = config.with_defaults(application.training_defaults(config))
     if config.precision not in PRECISIONS:
         raise ValueError(
             f"unknown precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}"
@@ -191,16 +191,35 @@ def _run(application, config):
     )
     callbacks += application.extra_callbacks(config, data, workdir)
     start = time.perf_counter()
-    history = model.fit(
-        train_dataset,
-        validation_data=validation_dataset,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=config.verbose,
-        shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
-    )
+    history = {}
+    phases, phase, initial_epoch = 0, None, 0
+    while phases == 0 or phase is not None:
+        if phase is not None:
+            # A further phase: a fresh optimizer at the phase's learning rate, epochs continue.
+            phase_steps = steps_per_epoch * phase.epochs
+            phase_config = dataclasses.replace(config, learning_rate=phase.learning_rate)
+            with strategy.scope():
+                model.compile(
+                    optimizer=_make_optimizer(application, phase_config, phase_steps, 0),
+                    jit_compile=JIT_COMPILE[config.jit_compile],
+                    **application.compile_arguments(config, data),
+                )
+        fitted = model.fit(
+            train_dataset,
+            validation_data=validation_dataset,
+            initial_epoch=initial_epoch,
+            epochs=initial_epoch + (phase.epochs if phase else config.epochs),
+            callbacks=callbacks,
+            verbose=config.verbose,
+            shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
+        )
+        for key, values in fitted.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+        initial_epoch = len(next(iter(history.values()), []))
+        phases += 1
+        budget_spent = any(getattr(c, "stopped_early", False) for c in callbacks)
+        phase = None if budget_spent else application.next_phase(model, config, data, phases)
     seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in values] for k, values in history.history.items()}
     jit_compiled = bool(model.jit_compile)
 
     if config.precision != "float32" or worker.multi_worker:
@@ -218,6 +237,7 @@ def _run(application, config):
         figures.insert(0, report.plot_history(history, figures_dir / "training_curves.png"))
     training = {
         "epochs": len(next(iter(history.values()), [])),
+        "phases": phases,
         "seconds": round(seconds, 2),
         "examples_per_second": round(
             application.num_train_examples(data) * len(next(iter(history.values()), [])) / seconds,
