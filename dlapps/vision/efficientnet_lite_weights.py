@@ -148,3 +148,34 @@ def imagenet_class_names():
     if len(names) != 1000:
         raise RuntimeError(f"expected 1000 ImageNet class names, found {len(names)}")
     return names
+
+
+def imagenet_classifier(variant=0, weights="imagenet"):
+    """The whole ImageNet classifier: uint8 images of any size -> 1000 class probabilities.
+
+    `ImagePreprocessor` (resize to the native resolution, scale to 0..1),
+    `EfficientNetLite`, global average pooling and the 1000-class softmax
+    with its ImageNet weights: what checks the weight mapping on real photos.
+
+    Example:
+
+    >>> model = imagenet_classifier(0)
+    >>> names = imagenet_class_names()
+    >>> names[int(model.predict(skimage.data.chelsea()[None]).argmax())]
+    'Egyptian cat'
+    """
+    import keras
+
+    from dlapps.vision.efficientnet_lite import VARIANTS, EfficientNetLite
+    from dlapps.vision.image_preprocessor import ImagePreprocessor
+
+    size = VARIANTS[variant][2]
+    backbone = EfficientNetLite(variant, input_shape=(size, size, 3), name="backbone")
+    head = load_weights(backbone, weights)
+    inputs = keras.Input((None, None, 3), dtype="uint8", name="images")
+    x = ImagePreprocessor((size, size), name="preprocessor")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(backbone(x))
+    dense = keras.layers.Dense(1000, activation="softmax", name="probabilities")
+    outputs = dense(x)
+    dense.set_weights([head["kernel"], head["bias"]])
+    return keras.Model(inputs, outputs, name=f"efficientnet_lite{variant}_imagenet")
