@@ -43,6 +43,7 @@ def build_image_classifier(
     flip=False,
     dropout=0.3,
     weights="imagenet",
+    cnn_filters=None,
 ):
     """Builds a classifier that takes raw uint8 pixels of any size.
 
@@ -65,6 +66,8 @@ def build_image_classifier(
         dropout: dropout rate before the classifier head.
         weights: for a pretrained backbone: "imagenet", "none" or a `.pth`
             path (see `build_pretrained_backbone`).
+        cnn_filters: stage widths of "small_cnn" (default: sized to
+            `image_size` by `backbones.small_cnn_filters`).
 
     Returns:
         An uncompiled `keras.Model` from uint8 `(batch, H, W, channels)` to
@@ -90,7 +93,8 @@ def build_image_classifier(
             x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
         features = build_pretrained_backbone(backbone, image_size, weights)(x)
     elif backbone == "small_cnn":
-        features = backbones.small_cnn(x)
+        filters = cnn_filters or backbones.small_cnn_filters(image_size)
+        features = backbones.small_cnn(x, filters=tuple(filters))
     else:
         features = backbones.mobilenet_v2(x, width_multiplier)
     # Head.

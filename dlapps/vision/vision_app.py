@@ -199,6 +199,7 @@ class VisionApp(Application):
             augment=options.get("augment", True),
             flip=options.get("flip", False),
             weights=options.get("weights", "imagenet"),
+            cnn_filters=options.get("cnn_filters"),
         )
         if _transfers(config):
             freeze(model.get_layer("backbone"))  # phase 1: only the new head trains
