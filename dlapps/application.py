@@ -4,8 +4,11 @@ The shared driver (`dlapps.training`) calls an application's methods in this
 order: `load_data` -> `build_model` (inside the distribution strategy's
 scope) -> `compile_arguments` -> `model.fit` on `datasets` -> `evaluate` ->
 `export_spec` (for `dlapps.export.export_model`). `predict` serves the CLI.
+After the first `model.fit`, `next_phase` may ask for further phases (e.g.
+fine-tuning a pretrained backbone after training a new head on it).
 """
 
+import dataclasses
 import importlib
 
 from dlapps.errors import UserError
@@ -19,6 +22,19 @@ APPLICATIONS = {
 }
 
 
+@dataclasses.dataclass
+class TrainingPhase:
+    """A further `model.fit` phase that an application asks the driver for.
+
+    The driver recompiles the model with a fresh optimizer (the run's
+    optimizer and schedule, at `learning_rate`, no warmup) and continues
+    the epoch count and history where the previous phase ended.
+    """
+
+    epochs: int
+    learning_rate: float
+
+
 class Application:
     """Base class of an application: data, model, metrics and exports for one task.
 
@@ -30,6 +46,10 @@ class Application:
     name = ""
     description = ""
     defaults = {}
+
+    def training_defaults(self, config):
+        """The defaults for this run; apps whose settings depend on the options override it."""
+        return self.defaults
 
     def add_arguments(self, parser):
         """Adds the app's own command-line flags to an argparse parser."""
@@ -66,6 +86,14 @@ class Application:
     def extra_callbacks(self, config, data, workdir):
         """Callbacks of this app on top of the standard set (e.g. a sample grid)."""
         return []
+
+    def next_phase(self, model, config, data, completed_phases):
+        """Prepares `model` for another training phase, or returns `None` (the default).
+
+        Called after each `model.fit` with the number of phases done so far;
+        an app may change which layers train and return a `TrainingPhase`.
+        """
+        return None
 
     def evaluate(self, model, data, figures_dir):
         """Measures the model on the test split.

@@ -18,8 +18,9 @@ from dlapps.errors import UserError
 EXAMPLES = {
     "train": """examples:
   dlapps train vision                               # built-in digits
-  dlapps train vision --data photos/ --epochs 20    # one sub-folder per class
-  dlapps train vision --data tfds:mnist --model mobilenet_v2 --width-multiplier 0.5
+  dlapps train vision --data photos/                # a sub-folder per class; ImageNet Lite0
+  dlapps train vision --data photos/ --backbone small_cnn --weights none   # from scratch
+  dlapps train vision --data tfds:mnist --backbone mobilenet_v2 --width-multiplier 0.5
   dlapps train vision --optimizer sgd --momentum 0.9 --nesterov --schedule step
   dlapps train gan --gan wgan_gp --time-budget 300
   dlapps train speech_kws --data speech_commands/   # one sub-folder of WAVs per word

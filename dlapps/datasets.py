@@ -61,18 +61,20 @@ def readable(path):
 def class_folders(directory, extensions):
     """`{sub-folder name: sorted file paths}` of a folder, or `None` when there is no folder.
 
-    Files count when their extension (any case) is in `extensions` and sit
-    anywhere below the sub-folder. Local folders go through pathlib, URLs
-    through `tf.io.gfile`.
+    Files count when their extension (any case) is in `extensions` (every
+    file when `extensions` is `None`) and sit anywhere below the sub-folder.
+    Local folders go through pathlib, URLs through `tf.io.gfile`.
     """
+
+    def wanted(name):
+        return extensions is None or Path(name).suffix.lower() in extensions
+
     if not is_url(directory):
         directory = Path(directory)
         if not directory.is_dir():
             return None
         return {
-            folder.name: sorted(
-                f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in extensions
-            )
+            folder.name: sorted(f for f in folder.rglob("*") if f.is_file() and wanted(f.name))
             for folder in sorted(directory.iterdir())
             if folder.is_dir()
         }
@@ -89,7 +91,7 @@ def class_folders(directory, extensions):
                 f"{root.rstrip('/')}/{file}"
                 for root, _, files in tf.io.gfile.walk(folder)
                 for file in files
-                if Path(file).suffix.lower() in extensions
+                if wanted(file)
             )
     return classes
 

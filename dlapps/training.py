@@ -115,7 +115,7 @@ def run(application, config):
         A `TrainResult`; `result.report` is the exported `report.json`
         (or, without export, the metrics and training summary).
     """
-    config = config.with_defaults(application.defaults)
+    config = config.with_defaults(application.training_defaults(config))
     if config.precision not in PRECISIONS:
         raise UserError(
             f"unknown precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}"
@@ -202,17 +202,45 @@ def _run(application, config):
     )
     callbacks += application.extra_callbacks(config, data, workdir)
     start = time.perf_counter()
-    fit_history = model.fit(
-        train_dataset,
-        validation_data=validation_dataset,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=config.verbose,
-        shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
-    )
+    history = {}
+    phases, phase, initial_epoch, planned_epochs = 0, None, 0, config.epochs
+    while phases == 0 or phase is not None:
+        if phase is not None:
+            # A further phase: a fresh optimizer at the phase's learning rate, epochs continue.
+            phase_config = dataclasses.replace(config, learning_rate=phase.learning_rate)
+            with strategy.scope():
+                optimizer, schedule = _make_optimizer(
+                    application, phase_config, steps_per_epoch * phase.epochs, 0
+                )
+                model.compile(
+                    optimizer=optimizer,
+                    jit_compile=JIT_COMPILE[config.jit_compile],
+                    **application.compile_arguments(config, data),
+                )
+            planned_epochs += phase.epochs
+            for callback in callbacks:
+                if isinstance(callback, callbacks_lib.TimeBudget):
+                    # One budget for the whole run, and the new phase's schedule to end.
+                    callback.seconds = max(1.0, config.time_budget - (time.perf_counter() - start))
+                    callback.schedule = schedule
+        fitted = model.fit(
+            train_dataset,
+            validation_data=validation_dataset,
+            initial_epoch=initial_epoch,
+            epochs=initial_epoch + (phase.epochs if phase else config.epochs),
+            callbacks=callbacks,
+            verbose=config.verbose,
+            shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
+        )
+        for key, values in fitted.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+        # Counted from epoch 1 across resumes: how far the planned run got.
+        initial_epoch = fitted.epoch[-1] + 1 if fitted.epoch else initial_epoch
+        phases += 1
+        stopped_by = _stopped_by(callbacks)
+        budget_spent = stopped_by == "time budget"
+        phase = None if budget_spent else application.next_phase(model, config, data, phases)
     seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in values] for k, values in fit_history.history.items()}
-    stopped_by = _stopped_by(callbacks)
     jit_compiled = bool(model.jit_compile)
 
     if config.precision != "float32" or worker.multi_worker:
@@ -231,10 +259,10 @@ def _run(application, config):
         figures.insert(0, report.plot_history(history, figures_dir / "training_curves.png"))
     training = {
         "epochs": len(next(iter(history.values()), [])),
-        # Counted from epoch 1 across resumes: how far the planned run got.
-        "epochs_completed": fit_history.epoch[-1] + 1 if fit_history.epoch else 0,
-        "planned_epochs": config.epochs,
+        "epochs_completed": initial_epoch,
+        "planned_epochs": planned_epochs,
         "stopped_by": stopped_by,
+        "phases": phases,
         "seconds": round(seconds, 2),
         "examples_per_second": round(
             application.num_train_examples(data) * len(next(iter(history.values()), [])) / seconds,

@@ -126,3 +126,28 @@ def test_folder_behind_a_url_loads_through_tf_io_gfile(tmp_path):
         np.testing.assert_array_equal(getattr(remote, split)[0], getattr(local, split)[0])
     with pytest.raises(UserError, match="does not exist"):
         vision.load_image_folder("ram://no-such-folder")
+
+
+def test_folder_reads_every_format_pillow_reads(tmp_path):
+    formats = ("webp", "tiff", "pgm", "ppm", "png")
+    for label, value in (("dark", 30), ("light", 220)):
+        (tmp_path / label).mkdir()
+        for index, extension in enumerate(formats):
+            image = Image.new("RGB", (12 + index, 10), (value, value // 2, 255 - value))
+            image.convert("L" if extension == "pgm" else "RGB").save(
+                tmp_path / label / f"{index}.{extension}"
+            )
+    data = vision.load_image_folder(tmp_path, image_size=(8, 8))
+    assert sum(len(s[1]) for s in (data.train, data.validation, data.test)) == 10
+    means = {label: data.test[0][data.test[1] == i].mean() for i, label in enumerate(data.labels)}
+    assert means["dark"] < means["light"]
+
+
+def test_folder_of_unreadable_files_names_their_extensions(tmp_path):
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "notes.txt").write_text("not an image")
+        (tmp_path / label / "scan.heic").write_bytes(b"\x00" * 16)
+    with pytest.raises(UserError, match=r"skipped files ending \.heic, \.txt") as error:
+        vision.load_image_folder(tmp_path)
+    assert "\n" not in str(error.value)

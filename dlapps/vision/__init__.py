@@ -1,4 +1,4 @@
-"""The vision application: image classification with CNNs.
+"""The vision application: image classification with CNNs, from scratch or ImageNet-pretrained.
 
 Example:
 
@@ -16,12 +16,24 @@ from dlapps.vision.data import (
     load_tfds,
     to_dataset,
 )
+from dlapps.vision.efficientnet_lite import EfficientNetLite
 from dlapps.vision.image_classifier import build_image_classifier, image_augmentation
 from dlapps.vision.image_preprocessor import ImagePreprocessor, resize_images
+from dlapps.vision.pretrained_backbones import (
+    PRETRAINED_BACKBONES,
+    build_pretrained_backbone,
+    freeze,
+    unfreeze_top,
+)
 from dlapps.vision.vision_app import VisionApp
 
 __all__ = [
     "BACKBONES",
+    "PRETRAINED_BACKBONES",
+    "EfficientNetLite",
+    "build_pretrained_backbone",
+    "freeze",
+    "unfreeze_top",
     "ImageData",
     "ImagePreprocessor",
     "VisionApp",

@@ -7,6 +7,7 @@ batched `tf.data` pipeline.
 
 import dataclasses
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,7 +20,8 @@ from dlapps.datasets import load_tfds_splits, readable
 from dlapps.errors import UserError
 from dlapps.vision.image_preprocessor import resize_images
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# Every extension Pillow has a reader for: JPEG, PNG, BMP, GIF, WebP, TIFF, PGM/PPM, ICO...
+IMAGE_EXTENSIONS = tuple(sorted(Image.registered_extensions()))
 GREYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 MIN_IMAGES_PER_CLASS = 5
 
@@ -154,6 +156,10 @@ def _is_greyscale(path):
         ) from None
 
 
+def _extension(path):
+    return "." + str(path).rsplit(".", 1)[-1].lower() if "." in Path(str(path)).name else ""
+
+
 def list_image_folder(directory):
     """Lists a one-sub-folder-per-class image folder, local or a URL such as gs://.
 
@@ -165,9 +171,13 @@ def list_image_folder(directory):
             or a class with fewer than `MIN_IMAGES_PER_CLASS` images.
     """
     layout = "put one sub-folder of images per class in it (e.g. photos/cat/1.jpg)"
-    class_folders = datasets.class_folders(directory, IMAGE_EXTENSIONS)
-    if class_folders is None:
+    every_file = datasets.class_folders(directory, None)
+    if every_file is None:
         raise UserError(f"data folder {directory} does not exist: {layout}")
+    class_folders = {
+        name: [f for f in files if _extension(f) in IMAGE_EXTENSIONS]
+        for name, files in every_file.items()
+    }
     if not class_folders:
         raise UserError(f"data folder {directory} has no class sub-folders: {layout}")
     paths, labels, class_names = [], [], []
@@ -184,8 +194,16 @@ def list_image_folder(directory):
         labels.extend([len(class_names)] * len(files))
         class_names.append(class_name)
     if not class_names:
+        every_path = [f for files in every_file.values() for f in files]
+        skipped = sorted({_extension(f) or "(none)" for f in every_path})
+        found = (
+            f"skipped files ending {', '.join(skipped)}: Pillow reads none of them"
+            if skipped
+            else "its class sub-folders are empty"
+        )
         raise UserError(
-            f"data folder {directory} holds no images ({', '.join(IMAGE_EXTENSIONS)}): {layout}"
+            f"data folder {directory} holds no images ({found}); use JPEG, PNG, BMP, GIF, "
+            f"WebP, TIFF or PGM files: {layout}"
         )
     if len(class_names) < 2:
         raise UserError(
@@ -200,7 +218,8 @@ def load_image_folder(
 ):
     """Loads a folder with one sub-folder of images per class.
 
-    Images may have any size and be JPEG, PNG, BMP or GIF; they are decoded
+    Images may have any size and any format Pillow reads (JPEG, PNG, BMP,
+    GIF, WebP, TIFF, PGM...); they are decoded
     once, resized to `image_size` with the same op the model uses, and kept
     in memory. The data is greyscale when every file is, RGB otherwise.
 

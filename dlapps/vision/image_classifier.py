@@ -4,6 +4,7 @@ import keras
 
 from dlapps.vision import backbones
 from dlapps.vision.image_preprocessor import ImagePreprocessor
+from dlapps.vision.pretrained_backbones import PRETRAINED_BACKBONES, build_pretrained_backbone
 
 
 def image_augmentation(flip=False, translation=0.1, rotation=0.04, zoom=0.1):
@@ -41,22 +42,32 @@ def build_image_classifier(
     augment=True,
     flip=False,
     dropout=0.3,
+    weights="imagenet",
+    cnn_filters=None,
 ):
     """Builds a classifier that takes raw uint8 pixels of any size.
 
     Layers, in order: `ImagePreprocessor` (cast, resize to `image_size`,
     scale to 0..1), augmentation (training only), the backbone, global
-    average pooling, dropout and a softmax over the classes.
+    average pooling, dropout and a softmax over the classes. A pretrained
+    backbone (`pretrained_backbones.PRETRAINED_BACKBONES`) is one nested
+    layer named "backbone"; it normalises its input the way its weights
+    were trained, and greyscale images are repeated to three channels.
 
     Args:
         num_classes: number of classes, >= 2.
         image_size: `(height, width)` the backbone sees.
         channels: 1 for greyscale, 3 for RGB.
-        backbone: one of `backbones.BACKBONES`. Defaults to "small_cnn".
+        backbone: one of `backbones.BACKBONES` (from scratch) or
+            `PRETRAINED_BACKBONES`. Defaults to "small_cnn".
         width_multiplier: channel scale for "mobilenet_v2".
         augment: add random translation, rotation and zoom.
         flip: add random left-right flips.
         dropout: dropout rate before the classifier head.
+        weights: for a pretrained backbone: "imagenet", "none" or a `.pth`
+            path (see `build_pretrained_backbone`).
+        cnn_filters: stage widths of "small_cnn" (default: sized to
+            `image_size` by `backbones.small_cnn_filters`).
 
     Returns:
         An uncompiled `keras.Model` from uint8 `(batch, H, W, channels)` to
@@ -69,17 +80,21 @@ def build_image_classifier(
     >>> model.predict(np.zeros((2, 8, 8, 1), "uint8"), verbose=0).shape
     (2, 10)
     """
-    if backbone not in backbones.BACKBONES:
-        raise ValueError(
-            f"unknown backbone {backbone!r}: choose one of {', '.join(backbones.BACKBONES)}"
-        )
+    choices = (*backbones.BACKBONES, *PRETRAINED_BACKBONES)
+    if backbone not in choices:
+        raise ValueError(f"unknown backbone {backbone!r}: choose one of {', '.join(choices)}")
     # Layers.
     inputs = keras.Input((None, None, channels), dtype="uint8", name="images")
     x = ImagePreprocessor(image_size, name="preprocessor")(inputs)
     if augment:
         x = image_augmentation(flip=flip)(x)
-    if backbone == "small_cnn":
-        features = backbones.small_cnn(x)
+    if backbone in PRETRAINED_BACKBONES:
+        if channels == 1:
+            x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
+        features = build_pretrained_backbone(backbone, image_size, weights)(x)
+    elif backbone == "small_cnn":
+        filters = cnn_filters or backbones.small_cnn_filters(image_size)
+        features = backbones.small_cnn(x, filters=tuple(filters))
     else:
         features = backbones.mobilenet_v2(x, width_multiplier)
     # Head.
