@@ -659,6 +659,8 @@ def plot_exports(results, path):
     import matplotlib.pyplot as plt
 
     rows = _app_rows(results)
+    if not rows:  # e.g. a run of vision_transfer alone: no summary rows to chart
+        return
     figure, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.5), squeeze=False)
     for column, (app, _, _, files) in enumerate(rows):
         names = [f["format"].replace("tflite_", "") for f in files]

@@ -53,7 +53,7 @@ def test_folder_of_shapes_trains_to_95_percent(tmp_path, shapes_folder):
         epochs=30,
         batch_size=16,
         patience=0,
-        options={"image_size": (32, 32)},
+        options={"image_size": (32, 32), "backbone": "small_cnn"},  # from scratch
     )
     result = training.run(get_application("vision"), config)
     assert result.metrics["accuracy"] >= 0.95

@@ -85,3 +85,25 @@ def test_digits_and_tfds_keep_the_small_cnn():
         assert backbone_name(training.TrainConfig(app="vision", data=data)) == "small_cnn"
     config = training.TrainConfig(app="vision", data="photos/", options={"backbone": "small_cnn"})
     assert backbone_name(config) == "small_cnn"
+
+
+def test_each_kind_of_data_gets_defaults_sized_for_it():
+    from dlapps.vision.backbones import small_cnn_filters
+    from dlapps.vision.vision_app import VisionApp
+
+    app = VisionApp()
+
+    def defaults(data, **options):
+        config = training.TrainConfig(app="vision", data=data, options=options)
+        return config.with_defaults(app.training_defaults(config))
+
+    digits = defaults("digits")
+    assert (digits.batch_size, digits.epochs, digits.patience) == (32, 40, 15)
+    scratch = defaults("letters/", backbone="small_cnn")
+    assert (scratch.batch_size, scratch.epochs, scratch.patience) == (16, 60, 0)
+    photos = defaults("photos/")
+    assert (photos.optimizer, photos.epochs) == ("adam", 8)
+    assert defaults("photos/", weights="none").epochs == 60  # EfficientNet from scratch
+    # The CNN grows with the image: digits keep two stages, a 64x64 folder gets three.
+    assert small_cnn_filters((16, 16)) == (32, 64)
+    assert small_cnn_filters((64, 64)) == (32, 64, 128)
