@@ -54,8 +54,8 @@ def test_an_unfinished_run_resumes_only_an_identical_run(tmp_path, capsys):
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in err
     assert "seed 0 -> 1" in errors[0] and "--restart" in errors[0]
-    status, err = _train(capsys, tmp_path, "--model", "mobilenet_v2")
-    assert status == 1 and "--model small_cnn -> mobilenet_v2" in err
+    status, err = _train(capsys, tmp_path, "--backbone", "mobilenet_v2")
+    assert status == 1 and "--backbone None -> mobilenet_v2" in err
 
     # The same run resumes after its two finished epochs and, once finished, leaves no backup.
     result = training.run(VisionApp(), _config(tmp_path))
@@ -84,7 +84,7 @@ def test_fingerprint_holds_every_option_and_each_split_content(digits):
     application = VisionApp()
     config = training.TrainConfig(app="vision", data="digits", options={"cache_dir": "/x"})
     fingerprint = runs.run_fingerprint(application, config, digits)
-    assert fingerprint["options"]["model"] == "small_cnn"  # defaults filled in
+    assert fingerprint["options"]["fine_tune_blocks"] == 4  # defaults filled in
     assert "cache_dir" not in fingerprint["options"]  # a location, not the run
     assert set(fingerprint["splits"]) == {"train", "validation", "test", "labels"}
     other = runs.run_fingerprint(
