@@ -234,7 +234,6 @@ def bench_vision_transfer(workdir, settings):
             },
         ),
         ("small_cnn_new_defaults", {"options": {"backbone": "small_cnn"}}),
-        ("efficientnet_lite0_defaults", {}),
     ):
         print(f"vision_transfer: letters, {name}", file=sys.stderr)
         if quick:
