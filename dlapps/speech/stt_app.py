@@ -287,4 +287,8 @@ def to_dataset(split, batch_size, shuffle=False, seed=0):
             tf.TensorSpec([None, None], tf.int32),
         ),
     )
-    return dataset.prefetch(2)
+    batches_per_epoch = sum(
+        -(-min(batch_size * 20, len(clips) - start) // batch_size)
+        for start in range(0, len(clips), batch_size * 20)
+    )
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches_per_epoch)).prefetch(2)
