@@ -31,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from dlapps import training, vision  # noqa: E402
@@ -179,6 +180,112 @@ def bench_speech(workdir, settings):
         "input_pipeline": pipeline,
         "ratios": {**timed["ratios"], "pipeline/cached_tensors": pipeline["ratio"]},
     }
+
+
+SPEAKER_VOICES = (
+    ("en", "m1"),
+    ("en-us", "f1"),
+    ("en-gb-scotland", "m3"),
+    ("en-029", "f4"),
+    ("en-gb-x-rp", "m5"),
+    ("en-us-nyc", "klatt"),
+    ("en-gb-x-gbclan", "m7"),
+    ("en-gb-x-gbcwmd", "steph"),
+)
+
+
+def write_speaker_folder(root, clips_per_word=8, seed=0):
+    """A keyword folder of few "speakers" in Speech Commands' layout.
+
+    Each eSpeak NG voice of `SPEAKER_VOICES` (its own accent and voice
+    variant) is one speaker, `<label>/spk<i>_nohash_<n>.wav`, saying every
+    keyword and unknown word `clips_per_word` times at random rates and
+    pitches; `_silence_` and `_background_noise_` hold noise.
+    """
+    from dlapps.speech import keyword_data
+    from dlapps.speech.audio import write_wav
+    from dlapps.speech.synthesizer import Synthesizer, Voice
+
+    synthesizer = Synthesizer()
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    labels = [*keyword_data.KEYWORDS, keyword_data.UNKNOWN, keyword_data.SILENCE]
+    for label in labels:
+        (root / label).mkdir(parents=True, exist_ok=True)
+    for speaker, (accent, variant) in enumerate(SPEAKER_VOICES):
+        voice = Voice(accent, variant)
+        for label in labels:
+            for n in range(clips_per_word):
+                if label == keyword_data.SILENCE:
+                    clip = keyword_data._silence_clip(rng)
+                else:
+                    word = (
+                        rng.choice(keyword_data.UNKNOWN_WORDS)
+                        if label == keyword_data.UNKNOWN
+                        else label
+                    )
+                    clip = keyword_data._speak_clip(synthesizer, rng, word, voice)
+                write_wav(root / label / f"spk{speaker}_nohash_{n}.wav", clip)
+    (root / "_background_noise_").mkdir(exist_ok=True)
+    for index in range(2):
+        noise = keyword_data._noise(rng, 10 * 16000, 0.05)
+        write_wav(root / "_background_noise_" / f"noise{index}.wav", noise)
+    return root
+
+
+def bench_speech_speakers(workdir, settings):
+    """Keyword spotting on speakers never heard, from a folder of 8 synthetic speakers.
+
+    The folder split holds out whole speakers (Speech Commands' file names):
+    test accuracy is on a speaker the model never heard; "seen speakers" is
+    on held-out files of the training speakers. Trained with the default
+    augmentation and without it (--no-augment), same split and seed.
+    """
+    seed, quick = settings.seeds[0], settings.quick
+    folder = write_speaker_folder(Path(workdir) / "speakers", clips_per_word=2 if quick else 8)
+    runs = {}
+    for augment in (True, False):
+        name = "augmented" if augment else "not_augmented"
+        print(f"speech_kws: folder of 8 speakers, {name}", file=sys.stderr)
+        result = _train(
+            "speech_kws",
+            workdir,
+            data=str(folder),
+            seed=seed,
+            epochs=1 if quick else None,
+            export=False,
+            workdir=f"{workdir}/runs_speakers_{name}",
+            options={"augment": augment},
+        )
+        runs[name] = {
+            "unseen_speaker_accuracy": result.metrics["accuracy"],
+            "seen_speaker_accuracy": result.metrics["seen_speaker_accuracy"],
+            **_timing(result),
+        }
+        runs["split"] = result.data.summary()
+    return runs
+
+
+def _speakers_markdown(speakers):
+    split = speakers["split"]
+    lines = [
+        "",
+        "## speech_kws: a folder of 8 speakers, one held out (leave-speakers-out)",
+        "",
+        f"Measured {speakers.get('date', '')}. Split: {split['split']} "
+        f"({split['train']} training, {split['validation']} validation and {split['test']} "
+        "test clips). Seen speakers: held-out files of the training speakers.",
+        "",
+        "| training | unseen speaker accuracy | seen speakers accuracy | epochs | training s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in ("augmented", "not_augmented"):
+        run = speakers[name]
+        lines.append(
+            f"| {name.replace('_', ' ')} | {run['unseen_speaker_accuracy']:.4f} "
+            f"| {run['seen_speaker_accuracy']:.4f} | {run['epochs']} | {run['seconds']:.0f} |"
+        )
+    return lines
 
 
 def _timed_files(exported):
@@ -509,6 +616,8 @@ def plot_exports(results, path):
     import matplotlib.pyplot as plt
 
     rows = _app_rows(results)
+    if not rows:  # e.g. only the leave-speakers-out runs, which export nothing
+        return
     figure, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.5), squeeze=False)
     for column, (app, _, _, files) in enumerate(rows):
         names = [f["format"].replace("tflite_", "") for f in files]
@@ -552,6 +661,7 @@ def write_markdown(results, path):
         "vision": _vision_markdown,
         "gan": _gan_markdown,
         "speech_kws": _speech_markdown,
+        "speech_kws_speakers": _speakers_markdown,
         "speech_stt": _speech_to_text_markdown,
         "translation": _translation_markdown,
         "multi_worker": _multi_worker_markdown,
@@ -792,6 +902,7 @@ BENCHES = {
     "vision": bench_vision,
     "gan": bench_gan,
     "speech_kws": bench_speech,
+    "speech_kws_speakers": bench_speech_speakers,
     "speech_stt": bench_speech_to_text,
     "translation": bench_translation,
     "multi_worker": bench_multi_worker,
