@@ -20,6 +20,7 @@ from dlapps.speech.speech_to_text import (
     error_rates,
     fixed_length_copy,
     greedy_decode_numpy,
+    lexicon_decode,
 )
 
 # Full int8 is left out: CTC's per-frame logits do not survive 8-bit
@@ -116,8 +117,9 @@ class SpeechToTextApp(Application):
             logits = predict_logits(model, clips)
             greedy = greedy_decode_numpy(logits)
             beam = [t.decode() for t in beam_search_decode(tf.constant(logits), BEAM_WIDTH).numpy()]
+            lexicon = lexicon_decode(logits, train_words, BEAM_WIDTH)
             prefix = "" if name == "test" else f"{name.removeprefix('test_')}_"
-            for decoding, hypotheses in (("", greedy), ("beam_", beam)):
+            for decoding, hypotheses in (("", greedy), ("beam_", beam), ("lexicon_", lexicon)):
                 rates = error_rates(texts, hypotheses)
                 metrics[f"{prefix}{decoding}wer"] = rates["wer"]
                 metrics[f"{prefix}{decoding}cer"] = rates["cer"]
