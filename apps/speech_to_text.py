@@ -24,6 +24,7 @@ parser.add_argument("--sentences", type=int, default=6000)
 parser.add_argument("--epochs", type=int, default=8)
 parser.add_argument("--batch-size", type=int, default=32)
 parser.add_argument("--rnn-units", type=int, default=160)
+parser.add_argument("--rnn-layers", type=int, default=3)
 parser.add_argument("--output", default="saved_models")
 parser.add_argument("--workdir", default="runs/speech_to_text_script")
 args = parser.parse_args()
@@ -53,7 +54,7 @@ convolutions, bidirectional GRUs and a softmax per frame over the
 characters plus the CTC blank. It takes zero-padded batches of any length:
 padding is found and masked in the graph.
 """
-model = speech_to_text.build_speech_to_text(rnn_units=args.rnn_units)
+model = speech_to_text.build_speech_to_text(rnn_units=args.rnn_units, rnn_layers=args.rnn_layers)
 
 """
 ## Training with CTC
