@@ -31,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from dlapps import training, vision  # noqa: E402
@@ -349,6 +350,112 @@ def bench_speech(workdir, settings):
     }
 
 
+SPEAKER_VOICES = (
+    ("en", "m1"),
+    ("en-us", "f1"),
+    ("en-gb-scotland", "m3"),
+    ("en-029", "f4"),
+    ("en-gb-x-rp", "m5"),
+    ("en-us-nyc", "klatt"),
+    ("en-gb-x-gbclan", "m7"),
+    ("en-gb-x-gbcwmd", "steph"),
+)
+
+
+def write_speaker_folder(root, clips_per_word=8, seed=0):
+    """A keyword folder of few "speakers" in Speech Commands' layout.
+
+    Each eSpeak NG voice of `SPEAKER_VOICES` (its own accent and voice
+    variant) is one speaker, `<label>/spk<i>_nohash_<n>.wav`, saying every
+    keyword and unknown word `clips_per_word` times at random rates and
+    pitches; `_silence_` and `_background_noise_` hold noise.
+    """
+    from dlapps.speech import keyword_data
+    from dlapps.speech.audio import write_wav
+    from dlapps.speech.synthesizer import Synthesizer, Voice
+
+    synthesizer = Synthesizer()
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    labels = [*keyword_data.KEYWORDS, keyword_data.UNKNOWN, keyword_data.SILENCE]
+    for label in labels:
+        (root / label).mkdir(parents=True, exist_ok=True)
+    for speaker, (accent, variant) in enumerate(SPEAKER_VOICES):
+        voice = Voice(accent, variant)
+        for label in labels:
+            for n in range(clips_per_word):
+                if label == keyword_data.SILENCE:
+                    clip = keyword_data._silence_clip(rng)
+                else:
+                    word = (
+                        rng.choice(keyword_data.UNKNOWN_WORDS)
+                        if label == keyword_data.UNKNOWN
+                        else label
+                    )
+                    clip = keyword_data._speak_clip(synthesizer, rng, word, voice)
+                write_wav(root / label / f"spk{speaker}_nohash_{n}.wav", clip)
+    (root / "_background_noise_").mkdir(exist_ok=True)
+    for index in range(2):
+        noise = keyword_data._noise(rng, 10 * 16000, 0.05)
+        write_wav(root / "_background_noise_" / f"noise{index}.wav", noise)
+    return root
+
+
+def bench_speech_speakers(workdir, settings):
+    """Keyword spotting on speakers never heard, from a folder of 8 synthetic speakers.
+
+    The folder split holds out whole speakers (Speech Commands' file names):
+    test accuracy is on a speaker the model never heard; "seen speakers" is
+    on held-out files of the training speakers. Trained with the default
+    augmentation and without it (--no-augment), same split and seed.
+    """
+    seed, quick = settings.seeds[0], settings.quick
+    folder = write_speaker_folder(Path(workdir) / "speakers", clips_per_word=2 if quick else 8)
+    runs = {}
+    for augment in (True, False):
+        name = "augmented" if augment else "not_augmented"
+        print(f"speech_kws: folder of 8 speakers, {name}", file=sys.stderr)
+        result = _train(
+            "speech_kws",
+            workdir,
+            data=str(folder),
+            seed=seed,
+            epochs=1 if quick else None,
+            export=False,
+            workdir=f"{workdir}/runs_speakers_{name}",
+            options={"augment": augment},
+        )
+        runs[name] = {
+            "unseen_speaker_accuracy": result.metrics["accuracy"],
+            "seen_speaker_accuracy": result.metrics["seen_speaker_accuracy"],
+            **_timing(result),
+        }
+        runs["split"] = result.data.summary()
+    return runs
+
+
+def _speakers_markdown(speakers):
+    split = speakers["split"]
+    lines = [
+        "",
+        "## speech_kws: a folder of 8 speakers, one held out (leave-speakers-out)",
+        "",
+        f"Measured {speakers.get('date', '')}. Split: {split['split']} "
+        f"({split['train']} training, {split['validation']} validation and {split['test']} "
+        "test clips). Seen speakers: held-out files of the training speakers.",
+        "",
+        "| training | unseen speaker accuracy | seen speakers accuracy | epochs | training s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in ("augmented", "not_augmented"):
+        run = speakers[name]
+        lines.append(
+            f"| {name.replace('_', ' ')} | {run['unseen_speaker_accuracy']:.4f} "
+            f"| {run['seen_speaker_accuracy']:.4f} | {run['epochs']} | {run['seconds']:.0f} |"
+        )
+    return lines
+
+
 def _timed_files(exported):
     """Every exported file's size, accuracy and parity, timed again side by side in one run."""
     timed = benchmark.bench_version(exported["path"], (1, 32))
@@ -368,7 +475,14 @@ def _timed_files(exported):
 
 
 def bench_speech_to_text(workdir, settings):
-    """Speech-to-text on held-out synthetic voices, default settings, the first seed."""
+    """Speech-to-text on unseen sentences, numbers and words by unseen voices, default settings.
+
+    Every test split is spoken by voices held out from training; "test"
+    holds sentences that training does not (made of training words),
+    "numbers" number phrases no training sentence holds, "new_words"
+    sentences with a held-out word list that no training sentence holds.
+    Each is decoded greedily and by beam search.
+    """
     seed, quick = settings.seeds[0], settings.quick
     print(f"speech_stt: synthetic sentences, seed {seed}", file=sys.stderr)
     result = _train(
@@ -380,8 +494,20 @@ def bench_speech_to_text(workdir, settings):
     )
     _keep_figures(result.report, "speech_stt", settings.figures)
     files = _file_rows(result.report, "max_abs_diff")
-    examples = result.report["evaluation"]["examples"][:5]
-    return {"seed": seed, **result.metrics, **_timing(result), "files": files, "examples": examples}
+    evaluation = result.report["evaluation"]
+    examples = {
+        name: evaluation[f"{name}_examples"][:5]
+        for name in ("test", "test_numbers", "test_new_words")
+        if f"{name}_examples" in evaluation
+    }
+    return {
+        "seed": seed,
+        **result.metrics,
+        **_timing(result),
+        "data": result.report.get("data", {}),
+        "files": files,
+        "examples": examples,
+    }
 
 
 def bench_translation(workdir, settings):
@@ -699,7 +825,7 @@ def plot_exports(results, path):
     import matplotlib.pyplot as plt
 
     rows = _app_rows(results)
-    if not rows:  # e.g. a run of vision_transfer alone: no summary rows to chart
+    if not rows:  # e.g. only the leave-speakers-out runs, which export nothing
         return
     figure, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.5), squeeze=False)
     for column, (app, _, _, files) in enumerate(rows):
@@ -745,6 +871,7 @@ def write_markdown(results, path):
         "vision_transfer": _vision_transfer_markdown,
         "gan": _gan_markdown,
         "speech_kws": _speech_markdown,
+        "speech_kws_speakers": _speakers_markdown,
         "speech_stt": _speech_to_text_markdown,
         "translation": _translation_markdown,
         "multi_worker": _multi_worker_markdown,
@@ -898,13 +1025,35 @@ def _gan_markdown(gan):
 
 
 def _speech_to_text_markdown(stt):
+    def pair(prefix):
+        return (
+            f"{stt[prefix + 'wer']:.3f} / {stt[prefix + 'cer']:.3f} "
+            f"(beam: {stt[prefix + 'beam_wer']:.3f} / {stt[prefix + 'beam_cer']:.3f})"
+        )
+
     lines = [
         "",
-        "## speech_stt: synthetic spoken sentences, held-out voices, default settings",
+        "## speech_stt: open-vocabulary synthetic sentences, unseen voices, default settings",
         "",
         f"Measured {stt.get('date', '')} ({stt.get('seconds_total', 0):.0f} s), seed "
         f"{stt['seed']}: {stt['epochs']} epochs in {stt['seconds']:.0f} s of training. Keras "
-        f"model: WER {stt['wer']:.4f}, CER {stt['cer']:.4f}, exact match {stt['exact_match']:.3f}.",
+        "model, WER / CER, greedy CTC (and beam search), every split spoken by voices "
+        "held out from training:",
+        "",
+        "| test split | WER / CER |",
+        "| --- | --- |",
+    ]
+    if "beam_wer" in stt:
+        lines += [
+            f"| unseen sentences (training words) | {pair('')} |",
+            f"| number phrases never seen | {pair('numbers_')} |",
+            f"| sentences with words never seen | {pair('new_words_')} |",
+        ]
+    else:  # results from before the held-out splits
+        lines.append(f"| held-out voices, seen grammar | {stt['wer']:.3f} / {stt['cer']:.3f} |")
+    lines += [
+        "",
+        "Exported files on the unseen-sentence clips up to 3 s (TFLite files take 3 s):",
         "",
         "| format | size KB | WER | CER | max abs diff (logits) | ms @ batch 1 | ms @ batch 32 |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -915,8 +1064,14 @@ def _speech_to_text_markdown(stt):
             f"| {f['max_abs_diff']:.2e} | {f['latency_ms_batch_1']:.2f} "
             f"| {f['latency_ms_batch_32']:.2f} |"
         )
-    lines += ["", "Test examples (reference -> greedy CTC transcript):", ""]
-    lines += [f"- {e['reference']} -> {e['hypothesis']}" for e in stt["examples"]]
+    examples = stt["examples"]
+    if isinstance(examples, dict):
+        for name, rows in examples.items():
+            lines += ["", f"Examples, {name} (reference -> greedy | beam):", ""]
+            lines += [f"- {e['reference']} -> {e['greedy']} | {e['beam']}" for e in rows]
+    else:
+        lines += ["", "Test examples (reference -> greedy CTC transcript):", ""]
+        lines += [f"- {e['reference']} -> {e['hypothesis']}" for e in examples]
     return lines
 
 
@@ -1023,6 +1178,7 @@ BENCHES = {
     "vision_transfer": bench_vision_transfer,
     "gan": bench_gan,
     "speech_kws": bench_speech,
+    "speech_kws_speakers": bench_speech_speakers,
     "speech_stt": bench_speech_to_text,
     "translation": bench_translation,
     "multi_worker": bench_multi_worker,

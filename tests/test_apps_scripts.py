@@ -88,6 +88,8 @@ def test_speech_to_text_script_trains_decodes_and_exports(tmp_path):
             "1",
             "--rnn-units",
             "8",
+            "--rnn-layers",
+            "1",
             "--output",
             str(tmp_path / "out"),
             "--workdir",

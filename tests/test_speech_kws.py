@@ -156,6 +156,61 @@ def test_folder_of_wavs_loads_in_speech_commands_layout(tmp_path, synthesizer):
     assert data.train[0].shape[1:] == (16000,)
 
 
+def write_speaker_folder(root, names, labels=("no", "yes")):
+    """`root/<label>/<name>`: short tones, one file per name and label."""
+    rng = np.random.default_rng(0)
+    for label in labels:
+        (root / label).mkdir(exist_ok=True)
+        for name in names:
+            tone = np.sin(np.arange(8000) * rng.uniform(0.05, 0.3)) * 0.3
+            write_pcm_wav(root / label / name, tone, SAMPLE_RATE)
+
+
+def test_folder_is_split_by_speaker_when_file_names_say_who_spoke(tmp_path):
+    speakers = ["0a7c2a8d", "1b2c3d4e", "2c3d4e5f", "3d4e5f6a", "4e5f6a7b"]
+    write_speaker_folder(tmp_path, [f"{s}_nohash_{n}.wav" for s in speakers for n in range(3)])
+    data = keyword_data.load_keyword_folder(tmp_path, seed=1)
+    assert data.split.startswith("by speaker")
+    assert len(data.speakers["test"]) == 1
+    assert not set(data.speakers["test"]) & set(data.speakers["train"])
+    assert not set(data.speakers["test"]) & set(data.speakers["validation"])
+    assert len(data.test[1]) == 6 and sum(len(s[1]) for s in (data.train, data.validation)) == 24
+
+
+def test_folder_official_lists_decide_the_split(tmp_path):
+    names = [f"{s}_nohash_0.wav" for s in ("aa", "bb", "cc", "dd")]
+    write_speaker_folder(tmp_path, names)
+    (tmp_path / "testing_list.txt").write_text("yes/aa_nohash_0.wav\nno/aa_nohash_0.wav\n")
+    (tmp_path / "validation_list.txt").write_text("yes/bb_nohash_0.wav\n")
+    data = keyword_data.load_keyword_folder(tmp_path)
+    assert data.split.startswith("official lists")
+    assert (len(data.train[1]), len(data.validation[1]), len(data.test[1])) == (5, 1, 2)
+
+
+def test_speaker_pattern_finds_speakers_or_says_which_file_it_missed(tmp_path):
+    names = [f"{s}-{n}.wav" for s in ("alice", "bob", "carol") for n in range(2)]
+    write_speaker_folder(tmp_path, names)
+    by_file = keyword_data.load_keyword_folder(tmp_path)
+    assert by_file.split.startswith("by file, not by speaker") and not by_file.speakers
+    data = keyword_data.load_keyword_folder(tmp_path, speaker_pattern=r"^(?P<speaker>[a-z]+)-")
+    assert data.split.startswith("by speaker") and data.speakers["test"] in (
+        ["alice"],
+        ["bob"],
+        ["carol"],
+    )
+    with pytest.raises(UserError, match="does not match 'alice-0.wav'"):
+        keyword_data.load_keyword_folder(tmp_path, speaker_pattern=r"^(?P<speaker>\d+)_")
+
+
+def test_speed_perturbation_stretches_a_centred_sound():
+    burst = np.zeros((1, 16000), "float32")
+    burst[0, 6000:10000] = 0.5
+    same = keyword_data.speed_perturb(tf.constant(burst), 1.0, 1.0).numpy()
+    np.testing.assert_allclose(same, burst, atol=1e-6)
+    faster = keyword_data.speed_perturb(tf.constant(burst), 1.25, 1.25).numpy()
+    assert abs(np.count_nonzero(faster > 0.25) - 4000 / 1.25) <= 2
+
+
 def test_folder_without_labelled_wavs_is_a_clear_error(tmp_path):
     (tmp_path / "yes").mkdir()
     with pytest.raises(UserError, match="at least two"):

@@ -11,8 +11,9 @@ sample for sample. So the built-in speech data is made in a new process, and
 a dataset is a function of its parameters alone, whatever the calling process
 synthesised before.
 
-The child gets its arguments as JSON and returns NumPy arrays through an .npz
-file (no pickle); its progress bar prints to this process' terminal.
+The child gets its arguments as a JSON file (a command line is too short for
+thousands of sentences) and returns NumPy arrays through an .npz file (no
+pickle); its progress bar prints to this process' terminal.
 
 Example:
 
@@ -65,9 +66,11 @@ def call_in_fresh_process(target, **arguments):
     environment["CUDA_VISIBLE_DEVICES"] = ""  # synthesis needs no accelerator
     with tempfile.TemporaryDirectory(prefix="dlapps-synth-") as scratch:
         output = Path(scratch) / "arrays.npz"
+        argument_file = Path(scratch) / "arguments.json"
+        argument_file.write_text(json.dumps(arguments), encoding="utf-8")
         sys.stdout.flush()
         finished = subprocess.run(
-            [sys.executable, "-m", __name__, target, json.dumps(arguments), str(output)],
+            [sys.executable, "-m", __name__, target, str(argument_file), str(output)],
             env=environment,
             stderr=subprocess.PIPE,
             text=True,
@@ -79,10 +82,10 @@ def call_in_fresh_process(target, **arguments):
             return {name: stored[name] for name in stored.files}
 
 
-def _main(target, arguments, output):
+def _main(target, argument_file, output):
     module_name, function_name = target.split(":")
     function = getattr(importlib.import_module(module_name), function_name)
-    arrays = function(**json.loads(arguments))
+    arrays = function(**json.loads(Path(argument_file).read_text(encoding="utf-8")))
     np.savez(output, **arrays)
 
 

@@ -3,6 +3,7 @@
 import keras
 
 from dlapps.speech.log_mel_spectrogram import LogMelSpectrogram
+from dlapps.speech.spec_augment import SpecAugment
 from dlapps.speech.synthesizer import SAMPLE_RATE
 
 # Short trainings: Keras' default 0.99 leaves the moving statistics far from
@@ -65,13 +66,19 @@ MEL_BINS = 20
 
 
 def build_keyword_spotter(
-    num_classes, clip_samples=SAMPLE_RATE, filters=64, blocks=4, mel_bins=MEL_BINS
+    num_classes,
+    clip_samples=SAMPLE_RATE,
+    filters=64,
+    blocks=4,
+    mel_bins=MEL_BINS,
+    spec_augment=True,
 ):
     """Builds a keyword spotter that takes raw float32 waveforms.
 
     Layers: `LogMelSpectrogram` (in-graph front end), batch normalization of
-    the features (a learned per-band offset and scale), the DS-CNN and a
-    softmax over the classes.
+    the features (a learned per-band offset and scale), SpecAugment masks
+    (training only: two bands of up to 3 mel bins, two spans of up to 4
+    frames), the DS-CNN and a softmax over the classes.
 
     Args:
         num_classes: number of labels, including `_silence_` and `_unknown_`.
@@ -79,6 +86,7 @@ def build_keyword_spotter(
         filters, blocks: DS-CNN size (see `ds_cnn`).
         mel_bins: mel bands of the front end; the DS-CNN's cost grows with
             them.
+        spec_augment: add the SpecAugment layer (identity at inference).
 
     Returns:
         An uncompiled `keras.Model` from `(batch, clip_samples)` float32 in
@@ -95,6 +103,10 @@ def build_keyword_spotter(
     features = keras.layers.BatchNormalization(
         momentum=BATCH_NORM_MOMENTUM, axis=2, name="feature_norm"
     )(features)
+    if spec_augment:
+        features = SpecAugment(
+            frequency_width=max(1, mel_bins // 7), time_width=4, name="spec_augment"
+        )(features)
     x = ds_cnn(features, filters=filters, blocks=blocks)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="keyword_spotter")

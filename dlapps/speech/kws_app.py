@@ -15,6 +15,9 @@ from dlapps.speech.keyword_spotter import MEL_BINS, build_keyword_spotter
 
 CALIBRATION_EXAMPLES = 200
 NOISE_TEST_SNR_DB = 10
+# A small folder is passed over several times per epoch (with fresh
+# augmentation each time), so it gets as many steps as the built-in data.
+MIN_CLIPS_PER_EPOCH = 4000
 
 
 class KeywordSpottingApp(Application):
@@ -63,34 +66,58 @@ class KeywordSpottingApp(Application):
         group.add_argument(
             "--tfds-data-dir", default=None, help="where TensorFlow Datasets keeps prepared data"
         )
+        group.add_argument(
+            "--no-augment",
+            dest="augment",
+            action="store_false",
+            help="train without augmentation (speed, gain, shift, noise, SpecAugment); "
+            "for comparisons",
+        )
+        group.add_argument(
+            "--speaker-pattern",
+            default=None,
+            help="regular expression that finds the speaker in a folder's file names "
+            "(group 'speaker' or the first group), to hold out whole speakers for test "
+            "(default: Speech Commands' <speaker>_nohash_<n>.wav; 'none': split by file)",
+        )
 
     def load_data(self, config):
         options = config.options
         per_class = options.get("clips_per_class", 400)
         if per_class < 2:
             raise UserError(f"--clips-per-class {per_class} is too small: use at least 2")
-        return keyword_data.load_keyword_data(
+        data = keyword_data.load_keyword_data(
             config.data,
             seed=config.seed,
             cache_dir=options.get("cache_dir"),
             tfds_data_dir=options.get("tfds_data_dir"),
+            speaker_pattern=options.get("speaker_pattern"),
             train_per_class=per_class,
             validation_per_class=max(2, per_class // 8),
             test_per_class=max(2, per_class // 3),
         )
+        data.augment = options.get("augment", True)
+        return data
 
     def datasets(self, data, batch_size, seed):
-        return (
-            keyword_data.to_dataset(data.train, batch_size, shuffle=True, augment=True, seed=seed),
-            keyword_data.to_dataset(data.validation, batch_size),
+        train = keyword_data.to_dataset(
+            data.train,
+            batch_size,
+            shuffle=True,
+            augment=data.augment,
+            seed=seed,
+            noise=data.noise,
+            repeat=_repeats(data),
         )
+        return train, keyword_data.to_dataset(data.validation, batch_size)
 
     def num_train_examples(self, data):
-        return len(data.train[1])
+        return len(data.train[1]) * _repeats(data)
 
     def build_model(self, config, data):
         return build_keyword_spotter(
             len(data.labels),
+            spec_augment=config.options.get("augment", True),
             filters=config.options.get("filters", 64),
             mel_bins=config.options.get("mel_bins", MEL_BINS),
         )
@@ -106,6 +133,11 @@ class KeywordSpottingApp(Application):
         noisy = keyword_data.add_noise(waveforms, NOISE_TEST_SNR_DB)
         noisy_accuracy = metrics.accuracy(labels, model.predict(noisy, batch_size=256, verbose=0))
         result["metrics"][f"accuracy_{NOISE_TEST_SNR_DB}db_snr"] = noisy_accuracy
+        if data.speakers:
+            # Held-out files of the training speakers: the within-speaker number
+            # that the test accuracy (speakers never heard) is compared with.
+            seen = model.predict(_waveforms(data.validation), batch_size=256, verbose=0)
+            result["metrics"]["seen_speaker_accuracy"] = metrics.accuracy(data.validation[1], seen)
         # One clip of each of the first eight labels.
         picks = [np.flatnonzero(labels == label)[0] for label in np.unique(labels)][:8]
         figures = [
@@ -183,6 +215,12 @@ class KeywordSpottingApp(Application):
             ranked = ", ".join(f"{labels[i]} ({probabilities[i]:.3f})" for i in best)
             lines.append(f"{path}: {ranked}")
         return lines
+
+
+def _repeats(data):
+    if not data.source.startswith("folder:"):
+        return 1
+    return max(1, -(-MIN_CLIPS_PER_EPOCH // len(data.train[1])))
 
 
 def _waveforms(split):

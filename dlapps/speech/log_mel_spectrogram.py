@@ -95,7 +95,8 @@ class LogMelSpectrogram(keras.layers.Layer):
         return frames[..., : self.frame_length]
 
     def compute_output_shape(self, input_shape):
-        frames = 1 + (input_shape[-1] - self.frame_length) // self.frame_step
+        length = input_shape[-1]
+        frames = None if length is None else 1 + (length - self.frame_length) // self.frame_step
         return (input_shape[0], frames, self.num_mel_bins, 1)
 
     def get_config(self):

@@ -1,4 +1,4 @@
-"""The speech-to-text application: a few seconds of audio in, the transcript out."""
+"""The speech-to-text application: audio of any length in, the transcript out."""
 
 from pathlib import Path
 
@@ -9,37 +9,43 @@ from dlapps import report
 from dlapps.application import Application
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
-from dlapps.export.tflite import is_tflite, unrolled_copy
+from dlapps.export.tflite import is_tflite
 from dlapps.speech import audio as audio_lib
-from dlapps.speech import sentence_data
+from dlapps.speech import sentence_data, stt_serving
+from dlapps.speech.sentence_data import CLIP_SAMPLES, MAX_SAMPLES, pad_batch
 from dlapps.speech.speech_to_text import (
+    beam_search_decode,
     build_speech_to_text,
     ctc_loss,
     error_rates,
-    greedy_decode,
+    fixed_length_copy,
     greedy_decode_numpy,
+    lexicon_decode,
 )
 
 # Full int8 is left out: CTC's per-frame logits do not survive 8-bit
 # activations through the recurrent layers (see benchmarks/RESULTS.md).
 TFLITE_FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic")
+MODEL_OPTIONS = ("rnn_units", "rnn_layers", "filters")
+BEAM_WIDTH = 16
 
 
 class SpeechToTextApp(Application):
     """Speech-to-text with CTC: convolutions and bidirectional GRUs on log-mel features.
 
-    Data: `synthetic` (built in: spoken commands and requests by eSpeak NG
-    voices, validation and test voices held out) or a folder in LJSpeech's
-    layout (`metadata.csv` + `wavs/`). The exported SavedModel takes float32
-    waveforms and returns the transcript as a string.
+    Data: `synthetic` (built in: open-vocabulary English, see
+    `sentence_text`, spoken by eSpeak NG voices; validation and test
+    voices and sentences held out), a folder in LJSpeech's layout
+    (`metadata.csv` + `wavs/`) or Common Voice's (a .tsv with `path` and
+    `sentence` + `clips/`). The exported SavedModel takes float32
+    waveforms of any length up to 30 s and returns the transcript.
     """
 
     name = "speech_stt"
-    description = "speech-to-text (conv + BiGRU, CTC): 3 s of 16 kHz audio in, transcript out"
+    description = "speech-to-text (conv + BiGRU, CTC): 16 kHz audio up to 30 s in, transcript out"
     defaults = {
         "data": "synthetic",
-        # About 36 s an epoch on 2 cores: the cosine schedule ends inside the budget.
-        "epochs": 15,
+        "epochs": 8,
         "batch_size": 32,
         "optimizer": "adam",
         "learning_rate": 2e-3,
@@ -48,8 +54,8 @@ class SpeechToTextApp(Application):
         "clipnorm": 5.0,
         "monitor": "val_loss",
         "monitor_mode": "min",
-        "patience": 8,
-        "time_budget": 540,
+        "patience": 6,
+        "time_budget": 2400,
     }
 
     def add_arguments(self, parser):
@@ -57,11 +63,14 @@ class SpeechToTextApp(Application):
         group.add_argument(
             "--sentences",
             type=int,
-            default=2000,
-            help="synthetic training sentences (default: 2000)",
+            default=6000,
+            help="synthetic training sentences (default: 6000)",
         )
         group.add_argument(
-            "--rnn-units", type=int, default=128, help="GRU units per direction (default: 128)"
+            "--rnn-units", type=int, default=160, help="GRU units per direction (default: 160)"
+        )
+        group.add_argument(
+            "--rnn-layers", type=int, default=3, help="bidirectional GRU layers (default: 3)"
         )
         group.add_argument(
             "--cache-dir",
@@ -71,7 +80,7 @@ class SpeechToTextApp(Application):
 
     def load_data(self, config):
         options = config.options
-        sentences = options.get("sentences", 2000)
+        sentences = options.get("sentences", 6000)
         if sentences < 3:
             raise UserError(f"--sentences {sentences} is too small: use at least 3")
         return sentence_data.load_sentence_data(
@@ -79,66 +88,94 @@ class SpeechToTextApp(Application):
             seed=config.seed,
             cache_dir=options.get("cache_dir"),
             train_size=sentences,
-            validation_size=max(2, sentences // 12),
-            test_size=max(2, sentences // 6),
+            validation_size=max(2, min(200, sentences // 12)),
+            test_size=max(2, min(300, sentences // 6)),
         )
 
     def datasets(self, data, batch_size, seed):
-        max_length = max(len(t) for split in (data.train, data.validation) for t in split[1])
         return (
-            _to_dataset(data.train, batch_size, max_length, shuffle=True, seed=seed),
-            _to_dataset(data.validation, batch_size, max_length),
+            to_dataset(data.train, batch_size, shuffle=True, seed=seed),
+            to_dataset(data.validation, batch_size),
         )
 
     def num_train_examples(self, data):
         return len(data.train[1])
 
     def build_model(self, config, data):
+        options = config.options
         return build_speech_to_text(
-            clip_samples=data.train[0].shape[1], rnn_units=config.options.get("rnn_units", 128)
+            rnn_units=options.get("rnn_units", 160), rnn_layers=options.get("rnn_layers", 3)
         )
 
     def compile_arguments(self, config, data):
         return {"loss": ctc_loss}
 
     def evaluate(self, model, data, figures_dir):
-        waveforms, texts = _waveforms(data.test), data.test[1]
-        hypotheses = greedy_decode_numpy(model.predict(waveforms, batch_size=64, verbose=0))
-        metrics = error_rates(texts, hypotheses)
-        metrics["exact_match"] = float(
-            np.mean([h == t for h, t in zip(hypotheses, texts, strict=False)])
-        )
-        titles = [f"{t}\n-> {h}" for t, h in zip(texts[:4], hypotheses[:4], strict=True)]
+        metrics, details = {}, {}
+        train_words = data.train_words
+        for name, (clips, texts) in data.test_splits().items():
+            logits = predict_logits(model, clips)
+            greedy = greedy_decode_numpy(logits)
+            beam = [t.decode() for t in beam_search_decode(tf.constant(logits), BEAM_WIDTH).numpy()]
+            lexicon = lexicon_decode(logits, train_words, BEAM_WIDTH)
+            prefix = "" if name == "test" else f"{name.removeprefix('test_')}_"
+            for decoding, hypotheses in (("", greedy), ("beam_", beam), ("lexicon_", lexicon)):
+                rates = error_rates(texts, hypotheses)
+                metrics[f"{prefix}{decoding}wer"] = rates["wer"]
+                metrics[f"{prefix}{decoding}cer"] = rates["cer"]
+            if name == "test":
+                metrics["exact_match"] = float(
+                    np.mean([h == t for h, t in zip(greedy, texts, strict=True)])
+                )
+                seen = [i for i, t in enumerate(texts) if set(t.split()) <= train_words]
+                if seen and len(seen) < len(texts):
+                    rates = error_rates([texts[i] for i in seen], [greedy[i] for i in seen])
+                    metrics["all_words_seen_wer"] = rates["wer"]
+            details[f"{name}_examples"] = [
+                {"reference": t, "greedy": g, "beam": b}
+                for t, g, b in zip(texts[:12], greedy, beam, strict=False)
+            ]
+        details["splits"] = {
+            "test": "unseen sentences (of training words), unseen voices",
+            "test_numbers": "number phrases no training sentence holds, unseen voices",
+            "test_new_words": "sentences with words no training sentence holds, unseen voices",
+        }
+        examples = pad_batch(data.test[0][:4])
+        titles = [f"{e['reference']}\n-> {e['greedy']}" for e in details["test_examples"][:4]]
         figure = report.plot_spectrograms(
-            model, waveforms[:4], titles, Path(figures_dir) / "spectrograms.png", columns=2
+            model, examples, titles, Path(figures_dir) / "spectrograms.png", columns=2
         )
-        examples = [
-            {"reference": t, "hypothesis": h} for t, h in zip(texts[:20], hypotheses, strict=False)
-        ]
-        return metrics, {"examples": examples}, [figure]
+        return metrics, details, [figure]
 
     def export_spec(self, model, data):
-        waveforms, texts = _waveforms(data.test), data.test[1]
-        samples = waveforms.shape[1]
-        signature = [tf.TensorSpec([None, samples], tf.float32, name="waveforms")]
-
-        def transcribe(waveforms):
-            logits = model(waveforms, training=False)
-            return {"transcript": greedy_decode(logits), "logits": logits}
-
-        unrolled = unrolled_copy(model)
+        # Parity clips: test clips that fit the TFLite files' fixed length, padded to it.
+        clips, texts = data.test
+        fits = [i for i, c in enumerate(clips) if len(c) <= CLIP_SAMPLES][:128]
+        if not fits:
+            raise UserError(
+                f"no test clip is {CLIP_SAMPLES // 16000} s or shorter: the TFLite files "
+                "are checked on such clips"
+            )
+        waveforms = pad_batch([clips[i] for i in fits], CLIP_SAMPLES)
+        references = [texts[i] for i in fits]
+        options = {
+            "rnn_units": model.get_layer("gru0_forward").units,
+            "rnn_layers": sum(1 for layer in model.layers if layer.name.endswith("_forward")),
+        }
+        fixed = fixed_length_copy(model, CLIP_SAMPLES, **options)
 
         def logits_only(waveforms):
-            return {"logits": unrolled(waveforms, training=False)}
+            return {"logits": fixed(waveforms, training=False)}
 
         def score(logits):
-            return error_rates(texts, greedy_decode_numpy(logits))
+            return error_rates(references, greedy_decode_numpy(logits))
 
+        fixed_signature = [tf.TensorSpec([None, CLIP_SAMPLES], tf.float32, name="waveforms")]
         return ExportSpec(
             app=self.name,
             model=model,
-            serving=[Endpoint("serving_default", transcribe, signature)],
-            tflite=Endpoint("serving_default", logits_only, signature, models=(unrolled,)),
+            serving=stt_serving.serving_endpoints(model, BEAM_WIDTH),
+            tflite=Endpoint("serving_default", logits_only, fixed_signature, models=(fixed,)),
             output_key="logits",
             test_inputs={"waveforms": waveforms},
             reference=model.predict(waveforms, batch_size=64, verbose=0),
@@ -149,16 +186,27 @@ class SpeechToTextApp(Application):
             inputs={
                 "waveforms": {
                     "dtype": "float32",
-                    "shape": [None, samples],
-                    "note": "16 kHz mono in [-1, 1], zero-padded to this length",
-                }
+                    "shape": [None, None],
+                    "note": "16 kHz mono in [-1, 1], any length up to "
+                    f"{MAX_SAMPLES} samples ({MAX_SAMPLES // 16000} s); zero-pad a batch "
+                    "at the end (padding is ignored). TFLite files take exactly "
+                    f"{CLIP_SAMPLES} samples ({CLIP_SAMPLES // 16000} s): cut longer audio "
+                    "into overlapping windows (see export/edge/transcribe.py)",
+                },
+                "wav_bytes": {"dtype": "string", "shape": [None], "signature": "serve_wav"},
             },
             outputs={
-                "transcript": {"dtype": "string", "shape": [None], "formats": ["saved_model"]},
+                "transcript": {
+                    "dtype": "string",
+                    "shape": [None],
+                    "formats": ["saved_model"],
+                    "note": "greedy CTC in serving_default and serve_wav; beam search "
+                    f"(width {BEAM_WIDTH}) in serve_beam",
+                },
                 "logits": {
                     "dtype": "float32",
                     "shape": [None, None, len(sentence_data.ALPHABET) + 1],
-                    "note": "per-frame CTC logits; class 0 is the blank, class i is "
+                    "note": "per-40-ms-frame CTC logits; class 0 is the blank, class i is "
                     "line i of labels.txt; decode greedily",
                 },
             },
@@ -170,45 +218,79 @@ class SpeechToTextApp(Application):
         model_path = Path(model_path)
         if is_tflite(model_path):
             model = TFLiteModel(model_path)
-            samples = int(model.inputs["waveforms"]["shape"][1])
+            window = int(model.inputs["waveforms"]["shape"][1])
 
-            def transcribe(waveforms):
-                return greedy_decode_numpy(model({"waveforms": waveforms})["logits"])
+            def logits_of(waveforms):
+                return model({"waveforms": waveforms})["logits"]
         else:
             signature = load_saved_model(model_path).signatures["serving_default"]
-            samples = signature.structured_input_signature[1]["waveforms"].shape[1]
+            window = MAX_SAMPLES
 
-            def transcribe(waveforms):
-                texts = signature(waveforms=tf.constant(waveforms))["transcript"].numpy()
-                return [t.decode("utf-8") for t in texts]
+            def logits_of(waveforms):
+                return signature(waveforms=tf.constant(waveforms))["logits"].numpy()
 
         lines = []
         for path in inputs:
-            clip = audio_lib.fit_length(audio_lib.read_wav(path), samples)
-            lines.append(f"{path}: {transcribe(clip[None].astype('float32'))[0]}")
+            audio = audio_lib.read_wav(path)
+            logits = stt_serving.chunked_logits(logits_of, audio, window)
+            lines.append(f"{path}: {greedy_decode_numpy(logits)[0]}")
         return lines
 
 
-def _waveforms(split):
-    return split[0].astype("float32") / 32768.0
+def predict_logits(model, clips, batch_size=32):
+    """Logits of clips of any length (batched by length), padded to one frame count."""
+    order = np.argsort([len(c) for c in clips])
+    outputs = [None] * len(clips)
+    for start in range(0, len(clips), batch_size):
+        indices = order[start : start + batch_size]
+        logits = model.predict_on_batch(pad_batch([clips[i] for i in indices]))
+        for row, index in enumerate(indices):
+            outputs[index] = np.asarray(logits[row])
+    frames = max(len(o) for o in outputs)
+    padded = np.zeros((len(clips), frames, outputs[0].shape[-1]), "float32")
+    padded[..., 0] = 30.0  # padding frames decode to the blank
+    for row, output in enumerate(outputs):
+        padded[row, : len(output)] = output
+    return padded
 
 
-def _to_dataset(split, batch_size, max_length, shuffle=False, seed=0):
-    """Batches of (float32 waveforms, 0-padded character ids)."""
+def to_dataset(split, batch_size, shuffle=False, seed=0):
+    """Batches of (float32 waveforms, 0-padded character ids), each zero-padded to its longest.
+
+    Clips are grouped with others of similar length (sorted within windows
+    of 20 batches, reshuffled every epoch), so little of a batch is padding.
+    """
     clips, texts = split
-    labels = np.zeros((len(texts), max_length), "int32")
-    for row, text in enumerate(texts):
-        ids = sentence_data.encode_text(text)[:max_length]
-        labels[row, : len(ids)] = ids
-    dataset = tf.data.Dataset.from_tensor_slices((clips, labels)).cache()
-    if shuffle:
-        dataset = dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+    labels = [np.asarray(sentence_data.encode_text(t), "int32") for t in texts]
+    lengths = np.asarray([len(c) for c in clips])
+    rng = np.random.default_rng(seed)
 
-    def to_float(clips, labels):
-        return tf.cast(clips, tf.float32) / 32768.0, labels
+    def batches():
+        order = rng.permutation(len(clips)) if shuffle else np.argsort(lengths)
+        window = batch_size * 20
+        groups = []
+        for start in range(0, len(order), window):
+            part = order[start : start + window]
+            part = part[np.argsort(lengths[part], kind="stable")]
+            groups += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+        if shuffle:
+            groups = [groups[i] for i in rng.permutation(len(groups))]
+        for group in groups:
+            x = pad_batch([clips[i] for i in group])
+            y = np.zeros((len(group), max(len(labels[i]) for i in group)), "int32")
+            for row, index in enumerate(group):
+                y[row, : len(labels[index])] = labels[index]
+            yield x, y
 
-    return (
-        dataset.batch(batch_size)
-        .map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.from_generator(
+        batches,
+        output_signature=(
+            tf.TensorSpec([None, None], tf.float32),
+            tf.TensorSpec([None, None], tf.int32),
+        ),
     )
+    batches_per_epoch = sum(
+        -(-min(batch_size * 20, len(clips) - start) // batch_size)
+        for start in range(0, len(clips), batch_size * 20)
+    )
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches_per_epoch)).prefetch(2)

@@ -8,11 +8,16 @@ WAV reader) and `litert.py` to the device together, with `labels.txt`.
     request.wav: set a timer for five minutes
 
 The model contract: input `waveforms` float32 `[batch, samples]` (16 kHz
-mono in [-1, 1], zero-padded or cropped to the model's length, 3 s for
-the built-in model); output `logits` float32 `[batch, frames, classes]`,
-one row per 40 ms frame. Class 0 is the CTC blank and class i is line i of
-`labels.txt`. Greedy CTC decoding takes the best class per frame, merges
-repeats and drops blanks.
+mono in [-1, 1]); a .tflite file takes a fixed length (3 s for the
+built-in model) and zero padding at the end is ignored. Output `logits`
+float32 `[batch, frames, classes]`, one row per 40 ms (640 samples). Class
+0 is the CTC blank and class i is line i of `labels.txt`. Greedy CTC
+decoding takes the best class per frame, merges repeats and drops blanks.
+
+Audio of any length is transcribed in windows of the model's length that
+overlap by 1 s on each side (`chunk_starts`, the same as `dlapps predict`):
+each window keeps the logit rows of its middle, and the joined rows are
+decoded once.
 """
 
 import argparse
@@ -28,6 +33,36 @@ except ImportError:
     import litert
 
 EdgeError = litert.EdgeError
+SAMPLES_PER_OUTPUT_FRAME = 640
+OVERLAP_SAMPLES = 16000
+
+
+def chunk_starts(samples, window, overlap=OVERLAP_SAMPLES):
+    """`(start_sample, first_row, end_row)` of each window over a clip of `samples`.
+
+    Windows start every `window - 2 * overlap` samples (the last one ends at
+    the clip's end); neighbours hand over in the middle of what they share.
+
+    Example:
+
+    >>> chunk_starts(16000 * 50, 16000 * 20, 16000)
+    [(0, 0, 475), (288000, 25, 400), (480000, 100, 500)]
+    """
+    frame = SAMPLES_PER_OUTPUT_FRAME
+    window, overlap = window // frame * frame, overlap // frame * frame
+    rows = window // frame
+    if samples <= window:
+        return [(0, 0, rows)]
+    hop = max(window - 2 * overlap, frame)
+    last = -(-(samples - window) // frame) * frame
+    starts = [*range(0, last, hop), last]
+    handovers = [(b + a + window) // 2 // frame for a, b in zip(starts, starts[1:], strict=False)]
+    chunks = []
+    for index, start in enumerate(starts):
+        first = 0 if index == 0 else handovers[index - 1] - start // frame
+        end = rows if index == len(starts) - 1 else handovers[index] - start // frame
+        chunks.append((start, first, end))
+    return chunks
 
 
 def greedy_ctc_decode(logits, labels):
@@ -59,34 +94,42 @@ def read_labels(path):
 
 
 def transcribe(model_path, wav_paths, labels_path=None, num_threads=None):
-    """Transcribe WAV files in one batch; returns one string per file."""
+    """Transcribe WAV files of any length; returns one string per file."""
     if not wav_paths:
         return []
     interpreter = litert.load_interpreter(model_path, num_threads=num_threads)
     details = litert.input_details(interpreter)
     if "waveforms" not in details or len(details["waveforms"]["shape"]) != 2:
         raise EdgeError(f"not a dlapps speech-to-text model: its inputs are {sorted(details)}")
-    samples = int(details["waveforms"]["shape"][1])
-    batch = np.stack(
-        [keywords.fit_length(keywords.read_wav(p), samples) for p in wav_paths]
-    ).astype(np.float32)
-    outputs = litert.run_named(interpreter, {"waveforms": batch})
-    if "logits" not in outputs:
-        raise EdgeError("not a dlapps speech-to-text model: no `logits` output")
+    window = int(details["waveforms"]["shape"][1])
     labels = read_labels(labels_path or Path(model_path).parent / "labels.txt")
-    if len(labels) != outputs["logits"].shape[-1]:
-        raise EdgeError(
-            f"the labels file has {len(labels)} lines but the model has "
-            f"{outputs['logits'].shape[-1]} classes: use the labels.txt exported with it"
-        )
-    return greedy_ctc_decode(outputs["logits"], labels)
+    texts = []
+    for path in wav_paths:
+        audio = keywords.read_wav(path)
+        rows = []
+        for start, first, end in chunk_starts(len(audio), window):
+            piece = np.zeros((1, window), np.float32)
+            clip = audio[start : start + window]
+            piece[0, : len(clip)] = clip
+            outputs = litert.run_named(interpreter, {"waveforms": piece})
+            if "logits" not in outputs:
+                raise EdgeError("not a dlapps speech-to-text model: no `logits` output")
+            rows.append(outputs["logits"][0, first:end])
+        logits = np.concatenate(rows)[None]
+        if len(labels) != logits.shape[-1]:
+            raise EdgeError(
+                f"the labels file has {len(labels)} lines but the model has "
+                f"{logits.shape[-1]} classes: use the labels.txt exported with it"
+            )
+        texts.append(greedy_ctc_decode(logits, labels)[0])
+    return texts
 
 
 def main(argv=None):
     """Command line entry point; returns the exit status (0 ok, 1 error)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="the .tflite file (speech_stt_float16.tflite, ...)")
-    parser.add_argument("wavs", nargs="+", help="WAV files, one utterance each")
+    parser.add_argument("wavs", nargs="+", help="WAV files of any length")
     parser.add_argument("--labels", help="labels file (default: labels.txt beside the model)")
     parser.add_argument("--threads", type=int, help="interpreter CPU threads")
     args = parser.parse_args(argv)
