@@ -48,6 +48,12 @@ UNIT = re.compile(r"\s*[^\W_]+|\s*[\W_]")
 # Bytes the tokenizer considers at once: here the whole sentence.
 MAX_BYTES = 2000
 VOCABULARIES = ("units", "wordpiece")
+# Characters a learned vocabulary always holds, seen in training or not: an
+# unknown character makes the whole sentence [UNK] (the tokenizer matches
+# the whole sentence), and a user's sentence may hold a letter that no
+# training sentence had. Printable ASCII and Latin-1 cover English and
+# Western European text.
+COMMON_CHARACTERS = "".join(chr(c) for c in (*range(0x20, 0x7F), *range(0xA1, 0x100)))
 
 
 def split_units(sentence):
@@ -96,11 +102,12 @@ def learn_wordpiece_vocabulary(sentences, max_size=8000, min_count=3, max_passes
     the sentence back exactly.
 
     Returns:
-        A list of tokens, starting with `RESERVED`, then every character.
+        A list of tokens, starting with `RESERVED`, then every character
+        (those seen and `COMMON_CHARACTERS`).
     """
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
-    words, characters = collections.Counter(), set()
+    words, characters = collections.Counter(), set(COMMON_CHARACTERS)
     for sentence in sentences:
         words.update(unit.lstrip() for unit in split_units(sentence))
         characters.update(sentence)
@@ -113,7 +120,7 @@ def learn_wordpiece_vocabulary(sentences, max_size=8000, min_count=3, max_passes
         max_unique_chars=10_000,
         vocab_size=max_size,
         slack_ratio=0.05,
-        include_joiner_token=False,
+        include_joiner_token=True,
         joiner=CONTINUATION,
         reserved_tokens=[],
     )

@@ -181,7 +181,9 @@ def make_datasets(data, batch_size, seed, bucketing=True):
         source_ids, target_ids = data.ids[split]
         dataset = tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
         if training:
-            dataset = dataset.shuffle(int(source_ids.nrows()), seed=seed, reshuffle_each_iteration=True)
+            dataset = dataset.shuffle(
+                int(source_ids.nrows()), seed=seed, reshuffle_each_iteration=True
+            )
 
         def teacher_forcing(source, target):
             start, end = tf.constant([START_ID]), tf.constant([END_ID])
@@ -229,7 +231,7 @@ class TranslationApp(Application):
     description = "sequence-to-sequence Transformer (or GRU): sentences in, translations out"
     defaults = {
         "data": "synthetic",
-        "epochs": 30,
+        "epochs": 12,
         "batch_size": 64,
         "optimizer": "adam",
         "learning_rate": 1e-3,
@@ -344,7 +346,10 @@ class TranslationApp(Application):
         architecture = options.get("model", "transformer")
         sizes = {"source_length": data.source_length, "target_length": data.target_length}
         if architecture == "transformer":
-            hidden_dim = options.get("hidden_dim") or 128
+            # Real text (subwords) needs a wider model than numbers and dates.
+            hidden_dim = options.get("hidden_dim") or (
+                256 if data.vocabulary == "wordpiece" else 128
+            )
             sizes.update(
                 num_layers=options.get("layers", 2),
                 hidden_dim=hidden_dim,
