@@ -102,6 +102,8 @@ def prepare_data(pairs, max_length=MAX_SEQUENCE_LENGTH, vocabulary_size=8000, vo
             numbers and dates (every word of a test sentence is seen in
             training; measured better there), learned WordPiece subwords for
             a file or TFDS (real text, where test sentences have new words).
+        vocabulary_size: most tokens per language; default 8000 units or
+            6000 subwords.
 
     The lengths are the 99th percentile of the training sentences' token
     counts (plus `[START]`/`[END]` on the target side) times 1.5, at most
@@ -111,6 +113,7 @@ def prepare_data(pairs, max_length=MAX_SEQUENCE_LENGTH, vocabulary_size=8000, vo
     """
     if vocabulary == "auto":
         vocabulary = "units" if pairs.kinds else "wordpiece"
+    vocabulary_size = vocabulary_size or (6000 if vocabulary == "wordpiece" else 8000)
     source_tokenizer = SubwordTokenizer.build(pairs.train[0], vocabulary_size, vocabulary)
     target_tokenizer = SubwordTokenizer.build(pairs.train[1], vocabulary_size, vocabulary)
     ids = {}
@@ -324,7 +327,7 @@ class TranslationApp(Application):
         data = prepare_data(
             parallel,
             max_length=options.get("max_length", MAX_SEQUENCE_LENGTH),
-            vocabulary_size=options.get("vocabulary_size") or (6000 if real_text else 8000),
+            vocabulary_size=options.get("vocabulary_size"),
             vocabulary=options.get("vocabulary", "auto"),
         )
         data.beam_width = options.get("beam_width", 4)
@@ -463,10 +466,12 @@ class TranslationApp(Application):
             same = np.all(np.asarray(target_ids) == reference_ids, axis=1)
             return {"identical_to_keras": float(np.mean(same))}
 
-        serving = [Endpoint("serving_default", translate_with(model), sentences_spec)]
-        serving += [
-            Endpoint("greedy", translate_with(model, "greedy"), sentences_spec),
-            Endpoint("beam_search", translate_with(model, "beam"), sentences_spec),
+        # serving_default runs the chosen decoding; the other one has its own signature.
+        other = "greedy" if data.decoding == "beam" else "beam"
+        other_name = {"greedy": "greedy", "beam": "beam_search"}[other]
+        serving = [
+            Endpoint("serving_default", translate_with(model), sentences_spec),
+            Endpoint(other_name, translate_with(model, other), sentences_spec),
         ]
         return ExportSpec(
             app=self.name,
