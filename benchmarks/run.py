@@ -824,6 +824,82 @@ def _translation_markdown(translation):
         f"- {e['source']} -> {e['translation']}"
         for e in translation["models"]["transformer"]["examples"]
     ]
+    if "real_text" in translation:
+        lines += _translation_real_markdown(translation["real_text"])
+    return lines
+
+
+def _translation_real_markdown(real):
+    data, speed, throughput = real["data"], real["decoding_ms_per_sentence"], real["throughput"]
+    memory = real["translation_memory"]
+    lines = [
+        "",
+        "## translation: real English -> Spanish sentences (gettext catalogs), default settings",
+        "",
+        f"{real['pairs']} human-translated pairs from the Spanish gettext catalogs installed on "
+        "the benchmark machine (git, GLib, coreutils, PostgreSQL, GnuPG, ...; "
+        "`benchmarks/gettext_pairs.py`), trained with `dlapps train translation --data pairs.tsv "
+        f"--time-budget 600` ({real['epochs']} epochs, {real['seconds']:.0f} s). Scores on "
+        f"{data['test_sources']} English sentences never seen in training, against all their "
+        f"references ({data['test_references_per_source']} per sentence on average).",
+        "",
+        "| model | BLEU | chrF | exact match |",
+        "| --- | --- | --- | --- |",
+        f"| Transformer, {data['decoding']} (exported) | {real['bleu']:.2f} | {real['chrf']:.2f} "
+        f"| {real['exact_match']:.4f} |",
+        f"| Transformer, greedy | {real['greedy_bleu']:.2f} | {real['greedy_chrf']:.2f} | |",
+        f"| Transformer, beam 4 | {real['beam_bleu']:.2f} | {real['beam_chrf']:.2f} | |",
+        f"| baseline: translation memory (nearest training sentence) | {memory['bleu']:.2f} "
+        f"| {memory['chrf']:.2f} | {memory['exact_match']:.4f} |",
+        "",
+        f"Vocabulary: {data['vocabulary']}, {data['source_vocabulary']} English and "
+        f"{data['target_vocabulary']} Spanish tokens; lengths {data['source_length']} / "
+        f"{data['target_length']} tokens ({data['train_pairs_left_out']} training pairs longer "
+        f"than that left out, {data['test_sentences_cut']} test sentences cut).",
+        "",
+        f"Training throughput, same pairs, batch {throughput['batch_size']}, same model:",
+        "",
+        "| pipeline | steps/s | target tokens/s | padding | lengths |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, run in throughput.items():
+        if isinstance(run, dict):
+            lines.append(
+                f"| {name} | {run['steps_per_second']:.2f} "
+                f"| {run['target_tokens_per_second']:.0f} | {run['padding_fraction']:.0%} "
+                f"| {run['source_length']} / {run['target_length']} |"
+            )
+    lines += [
+        "",
+        f"Steps/s {throughput['steps_per_second_ratio']:.1f}x, tokens/s "
+        f"{throughput['tokens_per_second_ratio']:.1f}x the pipeline before.",
+        "",
+        "Decoding, ms per sentence (Keras in a tf.function; the SavedModel runs the same graph):",
+        "",
+        "| decoding | batch | no cache | key/value cache | same tokens |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in ("greedy", "beam"):
+        for key in sorted(k for k in speed if k.startswith(f"{name}_uncached_batch_")):
+            batch = key.rsplit("_", 1)[1]
+            lines.append(
+                f"| {name} | {batch} | {speed[key]:.2f} "
+                f"| {speed[f'{name}_cached_batch_{batch}']:.2f} "
+                f"| {speed[f'{name}_cache_gives_same_tokens']} |"
+            )
+    lines += [
+        "",
+        "| format | size KB | BLEU | identical to Keras | ms @ batch 1 | ms @ batch 32 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in real["files"]:
+        lines.append(
+            f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['bleu']:.2f} "
+            f"| {f['identical_to_keras']:.4f} | {f['latency_ms_batch_1']:.2f} "
+            f"| {f['latency_ms_batch_32']:.2f} |"
+        )
+    lines += ["", "Unseen test sentences (source -> translation; reference):", ""]
+    lines += [f"- {e['source']} -> {e['translation']} ({e['reference']})" for e in real["examples"]]
     return lines
 
 
