@@ -307,3 +307,43 @@ def test_learning_rate_warms_up_then_reaches_zero_when_the_budget_ends():
     assert anneal.learning_rate() == pytest.approx(5e-4, rel=0.01)
     anneal.step, anneal._start = 10, anneal._start - 60  # the budget is spent
     assert anneal.learning_rate() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_beam_search_with_cache_converts_to_builtin_tflite_and_matches_keras(
+    random_transformer, tmp_path
+):
+    from dlapps.export import Endpoint, TFLiteModel
+    from dlapps.export.saved_model import write_saved_model
+    from dlapps.export.tflite import convert
+
+    def translate_ids(source_ids):
+        return {"target_ids": decoding.beam_search(random_transformer, source_ids, 3)}
+
+    spec = [tf.TensorSpec([None, 12], tf.int32, name="source_ids")]
+    write_saved_model(
+        random_transformer, [Endpoint("serving_default", translate_ids, spec)], tmp_path
+    )
+    tflite = TFLiteModel(convert(str(tmp_path), "tflite_float32"))
+    sources = np.random.default_rng(3).integers(4, 50, (4, 12)).astype("int32")
+    np.testing.assert_array_equal(
+        tflite({"source_ids": sources})["target_ids"],
+        decoding.beam_search(random_transformer, sources, 3).numpy(),
+    )
+
+
+def test_a_tsv_of_sentences_gets_subwords_beam_search_and_every_reference(tmp_path):
+    from dlapps.translation import parallel_data
+
+    pairs = parallel_data.load_parallel_data("dates", train_size=240, test_size=30)
+    # Every sentence with two translations, as Tatoeba has many: scored against both.
+    lines = [
+        f"{source}\t{target}{ending}\tCC-BY 2.0 (France) attribution"
+        for source, target in zip(*pairs.train, strict=True)
+        for ending in ("", ".")
+    ]
+    (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = training.TrainConfig(app="translation", data=str(tmp_path / "pairs.tsv"))
+    data = get_application("translation").load_data(config)
+    assert (data.vocabulary, data.decoding) == ("wordpiece", "beam")
+    assert [len(references) for references in data.test_references] == [2] * len(data.test_sources)
+    assert len(data.test_sources) == len(set(data.pairs.test[0]))
