@@ -258,7 +258,7 @@ def bench_translation_real(workdir, settings):
     tsv = Path(workdir) / "gettext_pairs.tsv"
     count = write_tsv(tsv)
     print(f"translation: {count} real pairs", file=sys.stderr)
-    throughput = _translation_throughput(tsv, seed, steps=5 if quick else 40)
+    throughput = _translation_throughput(tsv, seed, steps=5 if quick else 25)
     result = _train(
         "translation", workdir, data=str(tsv), seed=seed, time_budget=30 if quick else 600
     )
@@ -278,7 +278,7 @@ def bench_translation_real(workdir, settings):
     }
 
 
-def _translation_throughput(tsv, seed, steps, batch_size=64, warmup=15):
+def _translation_throughput(tsv, seed, steps, batch_size=64, warmup=10):
     """Training steps/s and tokens/s of the old and the new data pipeline, same pairs and batch."""
     from dlapps.translation import parallel_data, translation_app
     from dlapps.translation.losses import MaskedCrossEntropy
