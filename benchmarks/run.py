@@ -42,6 +42,7 @@ from dlapps.vision.photo_tiles import PHOTOGRAPHS, write_photo_tiles_folder  # n
 from dlapps.vision.shapes import write_shapes_folder  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # gettext_pairs
 
 
 def _train(app, scratch, **fields):
@@ -511,7 +512,7 @@ def bench_speech_to_text(workdir, settings):
 
 
 def bench_translation(workdir, settings):
-    """English -> Spanish numbers and dates: the Transformer (and with --full the GRU)."""
+    """Numbers and dates (Transformer, with --full the GRU), then real English-Spanish pairs."""
     seed, quick = settings.seeds[0], settings.quick
     models = {}
     for architecture in ("transformer", "gru") if settings.full else ("transformer",):
@@ -531,7 +532,145 @@ def bench_translation(workdir, settings):
             "files": _file_rows(result.report, "identical_to_keras"),
             "examples": result.report["evaluation"]["examples"][:6],
         }
-    return {"seed": seed, "models": models}
+    return {"seed": seed, "models": models, "real_text": bench_translation_real(workdir, settings)}
+
+
+def bench_translation_real(workdir, settings):
+    """Real English-Spanish pairs (the gettext catalogs installed here): quality, speed, baseline.
+
+    `dlapps train translation --data pairs.tsv` with the defaults and a
+    10-minute budget; side by side on the same pairs and batch size, the
+    training steps per second of the pipeline before this one (whole-word
+    units, every batch padded to the longest sentence) and of this one; the
+    decoding time per sentence with and without the key/value cache; and a
+    translation-memory baseline on the same unseen sentences.
+    """
+    from gettext_pairs import write_tsv
+
+    seed, quick = settings.seeds[0], settings.quick
+    tsv = Path(workdir) / "gettext_pairs.tsv"
+    count = write_tsv(tsv)
+    print(f"translation: {count} real pairs", file=sys.stderr)
+    throughput = _translation_throughput(tsv, seed, steps=5 if quick else 25)
+    result = _train(
+        "translation", workdir, data=str(tsv), seed=seed, time_budget=30 if quick else 600
+    )
+    _keep_figures(result.report, "translation_real", settings.figures)
+    data = result.data
+    return {
+        "seed": seed,
+        "pairs": count,
+        "data": result.report["data"],
+        **result.metrics,
+        **_timing(result),
+        "translation_memory": _translation_memory(data),
+        "throughput": throughput,
+        "decoding_ms_per_sentence": _decoding_speed(result.model, data),
+        "files": _file_rows(result.report, "identical_to_keras"),
+        "examples": result.report["evaluation"]["examples"][:10],
+    }
+
+
+def _translation_throughput(tsv, seed, steps, batch_size=64, warmup=10):
+    """Training steps/s and tokens/s of the old and the new data pipeline, same pairs and batch."""
+    from dlapps.translation import parallel_data, translation_app
+    from dlapps.translation.losses import MaskedCrossEntropy
+
+    pairs = parallel_data.load_parallel_data(str(tsv), seed=seed)
+    new = translation_app.prepare_data(pairs, vocabulary_size=6000)
+    old = translation_app.prepare_data(pairs, vocabulary="units", max_length=10**6)
+    # Before: whole-word units, every pair kept and every batch padded to the
+    # longest training sentence, up to 64 tokens (the longer ones cut).
+    source_ids, target_ids = (
+        tokenizer.tokenize(tf.constant(sentences))
+        for tokenizer, sentences in zip(
+            (old.source_tokenizer, old.target_tokenizer), pairs.train, strict=True
+        )
+    )
+    old.source_length = min(64, int(source_ids.row_lengths().numpy().max()))
+    old.target_length = min(64, int(target_ids.row_lengths().numpy().max()) + 1)
+    old.ids["train"] = (source_ids[:, : old.source_length], target_ids[:, : old.target_length - 1])
+    runs = {
+        "before: units, padded to the longest": (old, False),
+        "subwords, padded to the longest": (new, False),
+        "now: subwords, length buckets": (new, True),
+    }
+    results = {}
+    for name, (data, bucketing) in runs.items():
+        keras.utils.set_random_seed(seed)
+        train, _ = translation_app.make_datasets(data, batch_size, seed, bucketing=bucketing)
+        batches = list(train.repeat().take(warmup + steps))
+        model = get_application("translation").build_model(
+            training.TrainConfig(app="translation", options={"hidden_dim": 256}), data
+        )
+        model.compile("adam", loss=MaskedCrossEntropy(0.1))
+        for inputs, targets in batches[:warmup]:  # traces the step for the shapes
+            model.train_on_batch(inputs, targets)
+        start = time.perf_counter()
+        for inputs, targets in batches[warmup:]:
+            model.train_on_batch(inputs, targets)
+        seconds = time.perf_counter() - start
+        tokens = sum(int(tf.reduce_sum(tf.cast(t > 0, tf.int32))) for _, t in batches[warmup:])
+        padded = sum(int(tf.size(t)) for _, t in batches[warmup:])
+        results[name] = {
+            "steps_per_second": steps / seconds,
+            "target_tokens_per_second": tokens / seconds,
+            "padding_fraction": 1 - tokens / padded,
+            "source_length": data.source_length,
+            "target_length": data.target_length,
+        }
+        print(f"translation throughput: {name}: {results[name]}", file=sys.stderr)
+    before, now = (
+        results["before: units, padded to the longest"],
+        results["now: subwords, length buckets"],
+    )
+    results["steps_per_second_ratio"] = now["steps_per_second"] / before["steps_per_second"]
+    results["tokens_per_second_ratio"] = (
+        now["target_tokens_per_second"] / before["target_tokens_per_second"]
+    )
+    results["batch_size"] = batch_size
+    return results
+
+
+def _decoding_speed(model, data, sentences=64):
+    """ms per sentence of greedy and beam decoding in Keras (tf.function), cached or not."""
+    from dlapps.translation import decoding
+
+    source_ids = tf.constant(data.encode_sources(data.test_sources[:sentences]))
+    speeds = {}
+    for name, decode in {
+        "greedy": decoding.greedy_decode,
+        "beam": lambda m, ids, use_cache: decoding.beam_search(m, ids, 4, use_cache=use_cache),
+    }.items():
+        for cached in (False, True):
+            function = tf.function(lambda ids, d=decode, c=cached: d(model, ids, use_cache=c))
+            outputs = function(source_ids)  # traces
+            for batch_size in (1, sentences):
+                batch = source_ids[:batch_size]
+                function(batch)
+                key = f"{name}_{'cached' if cached else 'uncached'}_batch_{batch_size}"
+                milliseconds = benchmark.median_latency_ms(lambda b=batch, f=function: f(b))
+                speeds[key] = milliseconds / batch_size
+            speeds[f"{name}_{'cached' if cached else 'uncached'}_ids"] = outputs.numpy()
+    for name in ("greedy", "beam"):
+        same = np.array_equal(speeds.pop(f"{name}_cached_ids"), speeds.pop(f"{name}_uncached_ids"))
+        speeds[f"{name}_cache_gives_same_tokens"] = bool(same)
+    return speeds
+
+
+def _translation_memory(data):
+    """Baseline: the Spanish of the nearest English training sentence (character TF-IDF)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.neighbors import NearestNeighbors
+
+    from dlapps.translation import translation_scores
+
+    sources, targets = data.pairs.train
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+    index = NearestNeighbors(n_neighbors=1, metric="cosine").fit(vectorizer.fit_transform(sources))
+    _, nearest = index.kneighbors(vectorizer.transform(data.test_sources))
+    hypotheses = [targets[i] for i in nearest[:, 0]]
+    return translation_scores(hypotheses, data.test_references)
 
 
 def bench_multi_worker(workdir, settings):
@@ -1116,6 +1255,82 @@ def _translation_markdown(translation):
         f"- {e['source']} -> {e['translation']}"
         for e in translation["models"]["transformer"]["examples"]
     ]
+    if "real_text" in translation:
+        lines += _translation_real_markdown(translation["real_text"])
+    return lines
+
+
+def _translation_real_markdown(real):
+    data, speed, throughput = real["data"], real["decoding_ms_per_sentence"], real["throughput"]
+    memory = real["translation_memory"]
+    lines = [
+        "",
+        "## translation: real English -> Spanish sentences (gettext catalogs), default settings",
+        "",
+        f"{real['pairs']} human-translated pairs from the Spanish gettext catalogs installed on "
+        "the benchmark machine (git, GLib, coreutils, PostgreSQL, GnuPG, ...; "
+        "`benchmarks/gettext_pairs.py`), trained with `dlapps train translation --data pairs.tsv "
+        f"--time-budget 600` ({real['epochs']} epochs, {real['seconds']:.0f} s). Scores on "
+        f"{data['test_sources']} English sentences never seen in training, against all their "
+        f"references ({data['test_references_per_source']} per sentence on average).",
+        "",
+        "| model | BLEU | chrF | exact match |",
+        "| --- | --- | --- | --- |",
+        f"| Transformer, {data['decoding']} (exported) | {real['bleu']:.2f} | {real['chrf']:.2f} "
+        f"| {real['exact_match']:.4f} |",
+        f"| Transformer, greedy | {real['greedy_bleu']:.2f} | {real['greedy_chrf']:.2f} | |",
+        f"| Transformer, beam 4 | {real['beam_bleu']:.2f} | {real['beam_chrf']:.2f} | |",
+        f"| baseline: translation memory (nearest training sentence) | {memory['bleu']:.2f} "
+        f"| {memory['chrf']:.2f} | {memory['exact_match']:.4f} |",
+        "",
+        f"Vocabulary: {data['vocabulary']}, {data['source_vocabulary']} English and "
+        f"{data['target_vocabulary']} Spanish tokens; lengths {data['source_length']} / "
+        f"{data['target_length']} tokens ({data['train_pairs_left_out']} training pairs longer "
+        f"than that left out, {data['test_sentences_cut']} test sentences cut).",
+        "",
+        f"Training throughput, same pairs, batch {throughput['batch_size']}, same model:",
+        "",
+        "| pipeline | steps/s | target tokens/s | padding | lengths |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, run in throughput.items():
+        if isinstance(run, dict):
+            lines.append(
+                f"| {name} | {run['steps_per_second']:.2f} "
+                f"| {run['target_tokens_per_second']:.0f} | {run['padding_fraction']:.0%} "
+                f"| {run['source_length']} / {run['target_length']} |"
+            )
+    lines += [
+        "",
+        f"Steps/s {throughput['steps_per_second_ratio']:.1f}x, tokens/s "
+        f"{throughput['tokens_per_second_ratio']:.1f}x the pipeline before.",
+        "",
+        "Decoding, ms per sentence (Keras in a tf.function; the SavedModel runs the same graph):",
+        "",
+        "| decoding | batch | no cache | key/value cache | same tokens |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in ("greedy", "beam"):
+        for key in sorted(k for k in speed if k.startswith(f"{name}_uncached_batch_")):
+            batch = key.rsplit("_", 1)[1]
+            lines.append(
+                f"| {name} | {batch} | {speed[key]:.2f} "
+                f"| {speed[f'{name}_cached_batch_{batch}']:.2f} "
+                f"| {speed[f'{name}_cache_gives_same_tokens']} |"
+            )
+    lines += [
+        "",
+        "| format | size KB | BLEU | identical to Keras | ms @ batch 1 | ms @ batch 32 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in real["files"]:
+        lines.append(
+            f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['bleu']:.2f} "
+            f"| {f['identical_to_keras']:.4f} | {f['latency_ms_batch_1']:.2f} "
+            f"| {f['latency_ms_batch_32']:.2f} |"
+        )
+    lines += ["", "Unseen test sentences (source -> translation; reference):", ""]
+    lines += [f"- {e['source']} -> {e['translation']} ({e['reference']})" for e in real["examples"]]
     return lines
 
 

@@ -239,3 +239,111 @@ def test_serving_request_bodies_fit_the_saved_model_signature(trained_translatio
     translated = signature(**from_rows)["translations"].numpy().tolist()
     assert translated == signature(**from_columns)["translations"].numpy().tolist()
     assert len(translated) == 2
+
+
+@pytest.fixture(scope="module")
+def random_transformer():
+    """A small untrained Transformer whose greedy outputs vary (60 target tokens)."""
+    keras.utils.set_random_seed(7)
+    return seq2seq.build_transformer(50, 60, 12, 10, hidden_dim=32, num_heads=4, dropout=0.1)
+
+
+def test_key_value_cache_gives_the_tokens_of_the_uncached_decoder(random_transformer):
+    sources = np.random.default_rng(1).integers(4, 50, (8, 12)).astype("int32")
+    sources[:4, 7:] = PAD_ID  # some shorter sentences
+    uncached = decoding.greedy_decode(random_transformer, sources, use_cache=False).numpy()
+    assert len(np.unique(uncached)) >= 5, uncached  # non-trivial outputs
+    cached = decoding.greedy_decode(random_transformer, sources, use_cache=True).numpy()
+    np.testing.assert_array_equal(cached, uncached)
+    beams = [
+        decoding.beam_search(random_transformer, sources, 3, use_cache=use_cache).numpy()
+        for use_cache in (False, True)
+    ]
+    np.testing.assert_array_equal(beams[1], beams[0])
+
+
+def test_padding_never_changes_a_translation(random_transformer):
+    """A sentence decodes the same alone, padded to its length, or in a batch of longer ones."""
+    sentence = np.array([[11, 23, 35, 7, 19]], "int32")
+    alone = decoding.greedy_decode(random_transformer, sentence).numpy()
+    batch = np.zeros((3, 12), "int32")
+    batch[0, :5] = sentence[0]
+    batch[1:] = np.random.default_rng(2).integers(4, 50, (2, 12))
+    padded = decoding.greedy_decode(random_transformer, batch).numpy()
+    np.testing.assert_array_equal(padded[:1], alone)
+    target = np.array([[START_ID, 5, 9, 13]], "int32")
+    logits = random_transformer({"source_ids": sentence, "target_ids": target})
+    longer = random_transformer(
+        {"source_ids": batch[:1], "target_ids": np.pad(target, [(0, 0), (0, 5)])}
+    )
+    np.testing.assert_allclose(longer[:, :4], logits, atol=1e-5)
+
+
+def test_length_buckets_batch_every_pair_once_padded_to_its_own_longest():
+    from dlapps.translation import parallel_data, translation_app
+
+    pairs = parallel_data.load_parallel_data("numbers", train_size=300, test_size=20)
+    data = translation_app.prepare_data(pairs)
+    train, _ = translation_app.make_datasets(data, batch_size=16, seed=0)
+    seen, widths = 0, set()
+    for inputs, targets in train:
+        real = np.count_nonzero(inputs["source_ids"], axis=1)
+        assert inputs["source_ids"].shape[1] == real.max()  # no column of padding only
+        assert targets.shape == inputs["target_ids"].shape
+        seen += len(real)
+        widths.add(inputs["source_ids"].shape[1])
+    assert seen == len(pairs.train[0]) - data.lengths["train_pairs_left_out"]
+    assert len(widths) > 3  # several lengths, not one padded size
+
+
+def test_learning_rate_warms_up_then_reaches_zero_when_the_budget_ends():
+    from dlapps.translation.budget_schedule import AnnealToBudget
+
+    anneal = AnnealToBudget(1e-3, total_steps=1000, warmup_steps=10, seconds=60)
+    anneal._start = __import__("time").monotonic()
+    anneal.step = 4
+    assert anneal.learning_rate() == pytest.approx(5e-4, rel=0.01)  # warming up
+    anneal.step = 500  # half the steps, little time: the steps count
+    assert anneal.learning_rate() == pytest.approx(5e-4, rel=0.01)
+    anneal.step, anneal._start = 10, anneal._start - 60  # the budget is spent
+    assert anneal.learning_rate() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_beam_search_with_cache_converts_to_builtin_tflite_and_matches_keras(
+    random_transformer, tmp_path
+):
+    from dlapps.export import Endpoint, TFLiteModel
+    from dlapps.export.saved_model import write_saved_model
+    from dlapps.export.tflite import convert
+
+    def translate_ids(source_ids):
+        return {"target_ids": decoding.beam_search(random_transformer, source_ids, 3)}
+
+    spec = [tf.TensorSpec([None, 12], tf.int32, name="source_ids")]
+    write_saved_model(
+        random_transformer, [Endpoint("serving_default", translate_ids, spec)], tmp_path
+    )
+    tflite = TFLiteModel(convert(str(tmp_path), "tflite_float32"))
+    sources = np.random.default_rng(3).integers(4, 50, (4, 12)).astype("int32")
+    np.testing.assert_array_equal(
+        tflite({"source_ids": sources})["target_ids"],
+        decoding.beam_search(random_transformer, sources, 3).numpy(),
+    )
+
+
+def test_a_tsv_of_sentences_gets_subwords_beam_search_and_every_reference(tmp_path):
+    from dlapps.translation import parallel_data
+
+    pairs = parallel_data.load_parallel_data("dates", train_size=240, test_size=30)
+    # Every sentence with two translations, as Tatoeba has many: scored against both.
+    lines = [
+        f"{source}\t{target}{ending}\tCC-BY 2.0 (France) attribution"
+        for source, target in zip(*pairs.train, strict=True)
+        for ending in ("", ".")
+    ]
+    (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = training.TrainConfig(app="translation", data=str(tmp_path / "pairs.tsv"))
+    data = get_application("translation").load_data(config)
+    assert (data.vocabulary, data.decoding) == ("wordpiece", "beam")
+    assert [len(references) for references in data.test_references] == [2] * len(data.test_sources)
+    assert len(data.test_sources) == len(set(data.pairs.test[0]))

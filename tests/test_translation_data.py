@@ -102,3 +102,43 @@ def test_edge_wordpiece_matches_tensorflow_text(pairs):
     expected = tokenizer.tokenize(tf.constant(sentences)).to_list()
     assert [edge.encode(s) for s in sentences] == expected
     assert edge.decode(expected[0] + [END_ID, 5]) == sentences[0]
+
+
+TEXT = [
+    "¿Dónde está la estación de tren?",
+    "Él dijo: «¡Hola, señor Pérez!»",
+    "The café's crème brûlée was excellent.",
+    "I can't find my keys; have you seen them?",
+    "Tom and Mary don't live in Madrid anymore.",
+    "Ella compró tres libros y una revista.",
+    "We're translating sentences, not words.",
+    "NASA's API returned 404 errors (again).",
+]
+
+
+def test_wordpiece_vocabulary_learns_subwords_and_detokenizes_exactly():
+    tokenizer = SubwordTokenizer.build(TEXT * 3, max_size=1000, vocabulary="wordpiece")
+    unseen = [
+        "¿Dónde están los libros de Pérez?",
+        "Mary's translations (of sentences) weren't excellent!",
+        "TOM  compró   crème.",  # casing and repeated spaces
+    ]
+    ids = tokenizer.encode(tf.constant(unseen), 80, add_start=True, add_end=True)
+    assert [t.decode() for t in tokenizer.detokenize(ids).numpy()] == unseen
+    assert tokenizer.detokenize_numpy(ids.numpy()) == unseen
+    assert UNKNOWN_ID not in ids.numpy()
+    # Learned pieces ("## libros", "##Dónde"), not one token per character.
+    pieces = tokenizer.tokenize(tf.constant(unseen[:1])).to_list()[0]
+    assert len(pieces) < len(unseen[0]) / 2, [tokenizer.vocabulary[i] for i in pieces]
+    edge = edge_translate.WordPiece(tokenizer.vocabulary)
+    assert [edge.encode(s) for s in unseen] == tokenizer.tokenize(tf.constant(unseen)).to_list()
+
+
+def test_scores_count_a_match_with_any_reference_of_a_sentence():
+    from dlapps.translation.translation_metrics import translation_scores
+
+    references = [["Estoy hambriento.", "Tengo hambre."], ["Hace frío hoy."]]
+    scores = translation_scores(["Tengo hambre.", "Hace frío hoy."], references)
+    assert scores["exact_match"] == 1.0 and scores["bleu"] == pytest.approx(100.0)
+    single = translation_scores(["Tengo hambre.", "Hace frío hoy."], [r[0] for r in references])
+    assert single["bleu"] < 100 and single["exact_match"] == 0.5

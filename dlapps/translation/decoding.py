@@ -5,6 +5,11 @@ and its decoder once per generated token, on a fixed-size `(batch,
 target_length)` buffer of ids, so the loop has static shapes: it exports to
 a SavedModel and converts to TFLite builtins (a WHILE op) as it is.
 
+For the Transformer, each step runs the decoder on the new token only and
+keeps the keys and values of the earlier positions in a cache
+(`use_cache=True`, the default), as keras-hub's decoders do; without the
+cache each step re-runs every earlier position. Both give the same tokens.
+
 Example:
 
 ```python
@@ -15,47 +20,106 @@ tokenizer.detokenize(ids)              # tf.string (batch,)
 
 import tensorflow as tf
 
+from dlapps.translation.seq2seq import sequence_lengths
 from dlapps.translation.tokenizer import END_ID, PAD_ID, START_ID
+from dlapps.translation.transformer_decoder import TransformerDecoder
 
 NEGATIVE_INFINITY = -1e9
 
 
-def greedy_decode(model, source_ids):
+class _Stepper:
+    """Next-token logits of a `seq2seq` model, one position at a time.
+
+    With a cache (Transformer decoders only), `logits` embeds the last token
+    and runs each decoder block's `call_cached`; without, it re-runs the
+    decoder on the whole buffer and reads position `index`.
+    """
+
+    def __init__(self, model, source_ids, use_cache):
+        self.decoder = model.get_layer("decoder")
+        self.target_length = sequence_lengths(model)[1]
+        self.source_ids = source_ids
+        self.memory = model.get_layer("encoder")(source_ids, training=False)
+        self.blocks = [
+            layer for layer in self.decoder.layers if isinstance(layer, TransformerDecoder)
+        ]
+        self.cached = bool(use_cache and self.blocks)
+
+    def empty_cache(self, rows):
+        """One zero `(rows, 2, target_length, heads, key_dim)` tensor per decoder block."""
+        if not self.cached:
+            return []
+        return [
+            tf.zeros(
+                tf.stack(
+                    [
+                        rows,
+                        2,
+                        self.target_length,
+                        block.num_heads,
+                        block.hidden_dim // block.num_heads,
+                    ]
+                )
+            )
+            for block in self.blocks
+        ]
+
+    def logits(self, index, tokens, cache):
+        """`(logits of position index (rows, vocabulary), updated cache)`."""
+        if not self.cached:
+            return self.decoder([tokens, self.memory, self.source_ids], training=False)[
+                :, index
+            ], []
+        last = tokens[:, index][:, None]
+        x = self.decoder.get_layer("embedding")(last, start_index=index)
+        memory_mask = tf.not_equal(self.source_ids, PAD_ID)
+        updated = []
+        for block, block_cache in zip(self.blocks, cache, strict=True):
+            x, block_cache = block.call_cached(x, self.memory, memory_mask, block_cache, index)
+            updated.append(block_cache)
+        return self.decoder.get_layer("logits")(x)[:, 0], updated
+
+
+def greedy_decode(model, source_ids, use_cache=True):
     """The most likely next token at each step, until `[END]` or the length limit.
 
     Args:
         model: a `seq2seq` model (with "encoder" and "decoder" sub-models).
-        source_ids: int32 `(batch, source_length)`.
+        source_ids: int32 `(batch, source_length)`, any length up to the
+            model's.
+        use_cache: keep the decoder's keys and values between steps
+            (Transformer only; the GRU re-runs its decoder).
 
     Returns:
         int32 `(batch, target_length - 1)`: the generated ids, `[END]`
         included where one was generated and `PAD_ID` after it.
     """
-    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
-    target_length = decoder.inputs[0].shape[1]
     source_ids = tf.cast(source_ids, tf.int32)
-    memory = encoder(source_ids, training=False)
+    stepper = _Stepper(model, source_ids, use_cache)
+    target_length = stepper.target_length
     batch = tf.shape(source_ids)[0]
     tokens = tf.concat(
         [tf.fill([batch, 1], START_ID), tf.zeros([batch, target_length - 1], tf.int32)], axis=1
     )
     finished = tf.zeros([batch], tf.bool)
 
-    def step(index, tokens, finished):
-        logits = decoder([tokens, memory, source_ids], training=False)[:, index]
+    def step(index, tokens, finished, cache):
+        logits, cache = stepper.logits(index, tokens, cache)
         next_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
         next_ids = tf.where(finished, PAD_ID, next_ids)
         tokens += tf.one_hot(index + 1, target_length, dtype=tf.int32)[None] * next_ids[:, None]
-        return index + 1, tokens, tf.logical_or(finished, tf.equal(next_ids, END_ID))
+        return index + 1, tokens, tf.logical_or(finished, tf.equal(next_ids, END_ID)), cache
 
-    def not_done(index, tokens, finished):
+    def not_done(index, tokens, finished, cache):
         return tf.logical_and(index < target_length - 1, tf.logical_not(tf.reduce_all(finished)))
 
-    _, tokens, _ = tf.while_loop(not_done, step, (tf.constant(0), tokens, finished))
+    _, tokens, _, _ = tf.while_loop(
+        not_done, step, (tf.constant(0), tokens, finished, stepper.empty_cache(batch))
+    )
     return tokens[:, 1:]
 
 
-def beam_search(model, source_ids, beam_width=4, length_penalty=0.6):
+def beam_search(model, source_ids, beam_width=4, length_penalty=0.6, use_cache=True):
     """Keeps the `beam_width` most likely partial translations at each step.
 
     Greedy decoding commits to one word at a time; beam search keeps
@@ -66,14 +130,12 @@ def beam_search(model, source_ids, beam_width=4, length_penalty=0.6):
     Returns:
         int32 `(batch, target_length - 1)`, laid out as `greedy_decode`'s.
     """
-    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
-    target_length = decoder.inputs[0].shape[1]
     source_ids = tf.cast(source_ids, tf.int32)
     batch = tf.shape(source_ids)[0]
     rows = batch * beam_width
     # Every beam of a sentence shares its encoding: (batch * beam, ...).
-    source_ids = tf.repeat(source_ids, beam_width, axis=0)
-    memory = encoder(source_ids, training=False)
+    stepper = _Stepper(model, tf.repeat(source_ids, beam_width, axis=0), use_cache)
+    target_length = stepper.target_length
     tokens = tf.concat(
         [tf.fill([rows, 1], START_ID), tf.zeros([rows, target_length - 1], tf.int32)], axis=1
     )
@@ -85,8 +147,8 @@ def beam_search(model, source_ids, beam_width=4, length_penalty=0.6):
     lengths = tf.zeros([rows], tf.float32)
     tokens_0, scores_0, finished_0 = tokens, scores, finished
 
-    def step(index, tokens, scores, finished, lengths):
-        logits = decoder([tokens, memory, source_ids], training=False)[:, index]
+    def step(index, tokens, scores, finished, lengths, cache):
+        logits, cache = stepper.logits(index, tokens, cache)
         log_probs = tf.nn.log_softmax(logits)
         vocabulary_size = tf.shape(log_probs)[-1]
         # A finished beam can only add padding, at no cost.
@@ -98,6 +160,7 @@ def beam_search(model, source_ids, beam_width=4, length_penalty=0.6):
         parent = tf.reshape(parent, [-1])
         next_ids = tf.reshape(best % vocabulary_size, [-1])
         tokens = tf.gather(tokens, parent)
+        cache = [tf.gather(block_cache, parent) for block_cache in cache]
         tokens += tf.one_hot(index + 1, target_length, dtype=tf.int32)[None] * next_ids[:, None]
         was_finished = tf.gather(finished, parent)
         lengths = tf.gather(lengths, parent) + tf.cast(tf.logical_not(was_finished), tf.float32)
@@ -105,13 +168,16 @@ def beam_search(model, source_ids, beam_width=4, length_penalty=0.6):
         for value, initial in ((tokens, tokens_0), (scores, scores_0), (finished, finished_0)):
             value.set_shape(initial.shape)  # gathers lose the static batch size
         lengths.set_shape(finished_0.shape)
-        return index + 1, tokens, scores, finished, lengths
+        for value, initial in zip(cache, cache_0, strict=True):
+            value.set_shape(initial.shape)
+        return index + 1, tokens, scores, finished, lengths, cache
 
-    def not_done(index, tokens, scores, finished, lengths):
+    def not_done(index, tokens, scores, finished, lengths, cache):
         return tf.logical_and(index < target_length - 1, tf.logical_not(tf.reduce_all(finished)))
 
-    _, tokens, scores, _, lengths = tf.while_loop(
-        not_done, step, (tf.constant(0), tokens, scores, finished, lengths)
+    cache_0 = stepper.empty_cache(rows)
+    _, tokens, scores, _, lengths, _ = tf.while_loop(
+        not_done, step, (tf.constant(0), tokens, scores, finished, lengths, cache_0)
     )
     normalized = scores / tf.reshape(tf.maximum(lengths, 1.0) ** length_penalty, [batch, -1])
     best = tf.argmax(normalized, axis=-1, output_type=tf.int32) + tf.range(batch) * beam_width

@@ -8,7 +8,9 @@ class PositionalEmbedding(keras.layers.Layer):
     """Maps token ids `(batch, length)` to vectors `(batch, length, hidden_dim)`.
 
     Self-attention does not know where a token is; adding a learned vector
-    per position tells it. `sequence_length` is the longest input it takes.
+    per position tells it. `sequence_length` is the longest input it takes;
+    shorter ones (a batch padded to its own longest sentence) take the first
+    positions.
 
     Example:
 
@@ -32,9 +34,14 @@ class PositionalEmbedding(keras.layers.Layer):
         self.position_embedding.build((input_shape[-1],))
         self.built = True
 
-    def call(self, token_ids):
+    def call(self, token_ids, start_index=0):
+        """Embeds `token_ids`, the first of which sits at position `start_index`.
+
+        `start_index` (an int or a scalar tensor) lets a decoder with a
+        key/value cache embed one new token at its place in the sentence.
+        """
         length = keras.ops.shape(token_ids)[-1]
-        positions = self.position_embedding(keras.ops.arange(length))
+        positions = self.position_embedding(keras.ops.arange(length) + start_index)
         return self.token_embedding(token_ids) + positions[None]
 
     def compute_output_shape(self, input_shape):

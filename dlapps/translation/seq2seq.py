@@ -5,13 +5,20 @@ decoding and export are written once:
 
 - inputs `{"source_ids": (batch, source_length), "target_ids": (batch,
   target_length)}`, int32, 0-padded; `target_ids` starts with `[START]`
-  (teacher forcing: the decoder sees the reference shifted right);
+  (teacher forcing: the decoder sees the reference shifted right). The
+  Transformer takes any length up to its maximum, so a batch is padded
+  only to its own longest sentence (padding is masked: it never changes
+  the output); the GRU baseline takes exactly its lengths (TFLite unrolls
+  its loops over them);
 - output: logits `(batch, target_length, target_vocabulary)`, where
   position i predicts target token i + 1;
 - two sub-models for decoding: `model.get_layer("encoder")` maps source
   ids to a memory, and `model.get_layer("decoder")` maps
   `[target_ids, memory, source_ids]` to logits. Decoding runs the encoder
-  once and the decoder once per generated token.
+  once and the decoder once per generated token (the Transformer's
+  decoder blocks also decode one token at a time with a key/value cache:
+  `TransformerDecoder.call_cached`);
+- `sequence_lengths(model)`: the longest source and target it takes.
 
 Example:
 
@@ -53,7 +60,8 @@ def build_transformer(
     """
     if hidden_dim % num_heads:
         raise ValueError(f"hidden_dim {hidden_dim} is not divisible by num_heads {num_heads}")
-    source = keras.Input((source_length,), dtype="int32", name="source_ids")
+    # Lengths are maxima (the position embeddings' size): inputs take any length up to them.
+    source = keras.Input((None,), dtype="int32", name="source_ids")
     x = PositionalEmbedding(source_vocabulary_size, source_length, hidden_dim, name="embedding")(
         source
     )
@@ -65,9 +73,9 @@ def build_transformer(
         )(x, padding_mask)
     encoder = keras.Model(source, x, name="encoder")
 
-    target = keras.Input((target_length,), dtype="int32", name="target_ids")
-    memory = keras.Input((source_length, hidden_dim), name="memory")
-    memory_source = keras.Input((source_length,), dtype="int32", name="source_ids")
+    target = keras.Input((None,), dtype="int32", name="target_ids")
+    memory = keras.Input((None, hidden_dim), name="memory")
+    memory_source = keras.Input((None,), dtype="int32", name="source_ids")
     y = PositionalEmbedding(target_vocabulary_size, target_length, hidden_dim, name="embedding")(
         target
     )
@@ -79,7 +87,7 @@ def build_transformer(
         )(y, memory, memory_mask)
     logits = keras.layers.Dense(target_vocabulary_size, name="logits")(y)
     decoder = keras.Model([target, memory, memory_source], logits, name="decoder")
-    return _join(encoder, decoder, source_length, target_length, "transformer")
+    return _join(encoder, decoder, None, None, "transformer")
 
 
 def build_gru_translator(
@@ -130,6 +138,17 @@ def build_translator(architecture, source_vocabulary_size, target_vocabulary_siz
             f"unknown architecture {architecture!r}: choose one of {', '.join(ARCHITECTURES)}"
         )
     return builders[architecture](source_vocabulary_size, target_vocabulary_size, **kwargs)
+
+
+def sequence_lengths(model):
+    """`(source_length, target_length)`: the longest inputs a `build_translator` model takes."""
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    if isinstance(encoder.get_layer("embedding"), PositionalEmbedding):
+        return (
+            encoder.get_layer("embedding").sequence_length,
+            decoder.get_layer("embedding").sequence_length,
+        )
+    return encoder.inputs[0].shape[1], decoder.inputs[0].shape[1]
 
 
 def _join(encoder, decoder, source_length, target_length, name):

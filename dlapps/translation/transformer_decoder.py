@@ -51,6 +51,41 @@ class TransformerDecoder(keras.layers.Layer):
 
     def call(self, x, memory, memory_mask, training=None):
         attended = self.self_attention(x, x, use_causal_mask=True, training=training)
+        return self._attend_to_source(x, attended, memory, memory_mask, training)
+
+    def call_cached(self, x, memory, memory_mask, cache, index):
+        """One decoding step with a key/value cache (inference only).
+
+        The causal self-attention of position `index` needs the keys and
+        values of positions 0..index; earlier steps computed them already,
+        so they are kept in `cache` and only the new token's are computed,
+        as keras-hub's `CachedMultiHeadAttention` does. The output is the
+        one `call` gives at that position.
+
+        Args:
+            x: `(batch, 1, hidden_dim)`, the embedded token at `index`.
+            cache: `(batch, 2, max_length, num_heads, key_dim)`, keys and
+                values of the earlier positions (zeros elsewhere).
+            index: scalar int, the position of `x`.
+
+        Returns:
+            `(output (batch, 1, hidden_dim), updated cache)`.
+        """
+        attention = self.self_attention
+        query = attention._query_dense(x)
+        length = cache.shape[2]
+        # Writing by a one-hot mask (not a scatter) keeps TFLite builtin-only.
+        slot = keras.ops.one_hot(index, length, dtype=x.dtype)[None, :, None, None]
+        keys = cache[:, 0] + slot * attention._key_dense(x)
+        values = cache[:, 1] + slot * attention._value_dense(x)
+        seen = keras.ops.arange(length) <= index  # (length,)
+        mask = keras.ops.broadcast_to(seen[None, None], (keras.ops.shape(x)[0], 1, length))
+        attended, _ = attention._compute_attention(query, keys, values, mask, training=False)
+        attended = attention._output_dense(attended)
+        output = self._attend_to_source(x, attended, memory, memory_mask, training=False)
+        return output, keras.ops.stack([keys, values], axis=1)
+
+    def _attend_to_source(self, x, attended, memory, memory_mask, training):
         x = self.self_attention_norm(x + self.dropout_layer(attended, training=training))
         mask = keras.ops.expand_dims(memory_mask, axis=1)  # (batch, 1, source)
         attended = self.cross_attention(x, memory, attention_mask=mask, training=training)

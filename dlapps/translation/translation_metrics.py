@@ -9,7 +9,12 @@ def translation_scores(hypotheses, references, kinds=()):
     """Corpus BLEU and chrF (0-100, sacrebleu's defaults) and exact match (0-1).
 
     Args:
-        hypotheses, references: lists of strings, one reference each.
+        hypotheses: list of strings.
+        references: per hypothesis, one reference string or a list of every
+            reference translation of that source sentence (Tatoeba has
+            several for many sentences): BLEU counts an n-gram as right if
+            any reference has it, chrF takes the best reference, and an
+            exact match is a match with any of them.
         kinds: optional label per sentence (e.g. "numbers", "dates"); each
             kind is also scored on its own, as `<kind>_bleu` and so on.
 
@@ -17,15 +22,23 @@ def translation_scores(hypotheses, references, kinds=()):
 
     >>> translation_scores(["veintiuno"], ["veintiuno"])
     {'bleu': 100.0..., 'chrf': 100.0, 'exact_match': 1.0}
+    >>> translation_scores(["Tengo hambre."], [["Estoy hambriento.", "Tengo hambre."]])["bleu"]
+    100.0...
     """
     import sacrebleu
 
-    hypotheses, references = list(hypotheses), list(references)
+    hypotheses = list(hypotheses)
+    references = [[r] if isinstance(r, str) else list(r) for r in references]
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} reference lists")
+    # sacrebleu takes reference streams; a sentence with fewer references pads with None.
+    most = max((len(r) for r in references), default=1)
+    streams = [[r[i] if i < len(r) else None for r in references] for i in range(most)]
     scores = {
-        "bleu": float(sacrebleu.corpus_bleu(hypotheses, [references]).score),
-        "chrf": float(sacrebleu.corpus_chrf(hypotheses, [references]).score),
+        "bleu": float(sacrebleu.corpus_bleu(hypotheses, streams).score),
+        "chrf": float(sacrebleu.corpus_chrf(hypotheses, streams).score),
         "exact_match": float(
-            np.mean([h == r for h, r in zip(hypotheses, references, strict=True)])
+            np.mean([h in r for h, r in zip(hypotheses, references, strict=True)])
         ),
     }
     kinds = list(kinds)
@@ -39,7 +52,12 @@ def translation_scores(hypotheses, references, kinds=()):
 
 
 def plot_translations(sources, references, hypotheses, path):
-    """Writes a table of test sentences: source, reference, translation (red when wrong)."""
+    """Writes a table of test sentences: source, reference(s), translation (red when none matches).
+
+    `references` holds a string or a list of references per sentence; the
+    figure shows the first two.
+    """
+    references = [[r] if isinstance(r, str) else list(r) for r in references]
     pyplot = report.pyplot()
     rows = len(sources)
     lines = 4 * rows  # source, reference, translation, a blank line
@@ -50,10 +68,9 @@ def plot_translations(sources, references, hypotheses, path):
     for row, (source, reference, hypothesis) in enumerate(examples):
         top = lines - 4 * row - 0.5
         axis.text(0.0, top, source, fontsize=10, va="center")
-        axis.text(
-            0.03, top - 1, f"reference:    {reference}", fontsize=10, va="center", color="gray"
-        )
-        wrong = hypothesis != reference
+        shown = " | ".join(reference[:2]) + (" | ..." if len(reference) > 2 else "")
+        axis.text(0.03, top - 1, f"reference:    {shown}", fontsize=10, va="center", color="gray")
+        wrong = hypothesis not in reference
         axis.text(
             0.03,
             top - 2,
@@ -62,8 +79,8 @@ def plot_translations(sources, references, hypotheses, path):
             va="center",
             color="red" if wrong else "black",
         )
-    mistakes = sum(h != r for h, r in zip(hypotheses, references, strict=True))
-    axis.set_title(f"Test translations ({mistakes} of {rows} differ from the reference, in red)")
+    mistakes = sum(h not in r for h, r in zip(hypotheses, references, strict=True))
+    axis.set_title(f"Unseen test sentences ({mistakes} of {rows} match no reference, in red)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
