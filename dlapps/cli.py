@@ -325,8 +325,8 @@ def _load_for_data(args):
         for key, value in given.items():
             if value is not None and value != stored.get(key):
                 raise UserError(
-                    f"--{key} {value} is not what {args.model_path} was trained on "
-                    f"({key} {stored.get(key)}): leave --{key} out to use the run's"
+                    f"{args.model_path} was trained on other data ({key} {stored.get(key)}, "
+                    f"not --{key} {value}): leave --{key} out to use the run's"
                 )
         config = dataclasses.replace(
             config,
