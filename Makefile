@@ -31,4 +31,5 @@ bench-full: $(STAMP)
 	$(BIN)/python benchmarks/run.py --full
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	# runs/ holds checkpoints and resume backups: delete it by hand if you mean to.
+	rm -rf $(VENV) .pytest_cache .ruff_cache

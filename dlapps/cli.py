@@ -143,8 +143,12 @@ def _app_subparsers(parser, command, add_training=True):
         if add_training:
             _add_training_arguments(app_parser)
         else:
-            app_parser.add_argument("--data", help="the data the model was trained on")
-            app_parser.add_argument("--seed", type=int, default=0, help="seed of the data split")
+            app_parser.add_argument(
+                "--data", help="the data the model was trained on (default: the run's)"
+            )
+            app_parser.add_argument(
+                "--seed", type=int, help="seed of the data split (default: the run's)"
+            )
             app_parser.add_argument("--output", default="saved_models")
         application.add_arguments(app_parser)
 
@@ -299,14 +303,50 @@ def _train(args, out):
 
 
 def _load_for_data(args):
-    """The app, the user's trained .keras model and the data it was trained on."""
+    """The app, the user's trained .keras model and the data it was trained on.
+
+    The run's `run.json` beside the model says which data, seed and app
+    options made its split; flags that contradict it, or data that no longer
+    gives the same split, are an error rather than an optimistic number.
+    """
+    import dataclasses
+
+    from dlapps import runs
     from dlapps.application import get_application
 
     application = get_application(args.app)
-    config = _config_from_args(args).with_defaults(application.defaults)
+    config = _config_from_args(args)
+    stored = runs.read_fingerprint(Path(args.model_path).parent)
+    if stored is not None and stored.get("app") not in (None, application.name):
+        raise UserError(f"{args.model_path} is a {stored['app']} model, not {application.name}")
+    if stored is not None:
+        given = {"data": config.data, "seed": config.seed}
+        for key, value in given.items():
+            if value is not None and value != stored.get(key):
+                raise UserError(
+                    f"{args.model_path} was trained on other data ({key} {stored.get(key)}, "
+                    f"not --{key} {value}): leave --{key} out to use the run's"
+                )
+        config = dataclasses.replace(
+            config,
+            data=stored.get("data"),
+            seed=stored.get("seed", 0),
+            options={**config.options, **stored.get("options", {})},
+        )
+    else:
+        print(
+            f"warning: no {runs.FINGERPRINT_FILE} beside {args.model_path}: the split is rebuilt "
+            "from --data and --seed and cannot be checked",
+            file=sys.stderr,
+        )
+        config = dataclasses.replace(config, seed=config.seed or 0)
+    config = config.with_defaults(application.defaults)
     with contextlib.redirect_stdout(sys.stderr):
         model = application.load_model(args.model_path)
         data = application.load_data(config)
+    if stored is not None:
+        current = runs.run_fingerprint(application, config, data)
+        runs.check_same_run({**stored, "optimizer": current["optimizer"]}, current, args.model_path)
     return application, model, data, config
 
 

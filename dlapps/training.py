@@ -16,7 +16,6 @@ Example:
 
 import dataclasses
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from dlapps import callbacks as callbacks_lib
-from dlapps import distribute, optimizers, report
+from dlapps import distribute, optimizers, report, runs
 from dlapps.errors import UserError
 from dlapps.export import export_model
 
@@ -150,8 +149,6 @@ def _run(application, config):
             # Workers stopping at different epochs would wait on each other forever.
             print("multi-worker training: the time budget is off", file=sys.stderr)
             config = dataclasses.replace(config, time_budget=None)
-    if config.restart:
-        shutil.rmtree(workdir / "backup", ignore_errors=True)
     figures_dir = workdir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
 
@@ -162,6 +159,9 @@ def _run(application, config):
         raise UserError(str(error)) from None
     application.check_options(config.options)
     data = application.load_data(config)
+    # Resume only the very same run; say what differs otherwise.
+    fingerprint = runs.run_fingerprint(application, config, data)
+    runs.prepare_run_directory(workdir, fingerprint, restart=config.restart)
     global_batch_size = config.batch_size * strategy.num_replicas_in_sync
     train_dataset, validation_dataset = application.datasets(data, global_batch_size, config.seed)
     if worker.multi_worker:
@@ -219,6 +219,7 @@ def _run(application, config):
         model.save_weights(workdir / "final.weights.h5")
     if not worker.is_chief:
         distribute.barrier(strategy)  # stay up until the chief has exported
+        runs.finish_run(workdir)
         summary = {"app": application.name, "worker": worker.index, "history": history}
         return TrainResult(model, data, history, {}, summary)
     metrics, details, figures = application.evaluate(model, data, figures_dir)
@@ -240,13 +241,20 @@ def _run(application, config):
         "jit_compile": jit_compiled,
         "history": history,
     }
-    extra = {"data": data.summary(), "training": training, "evaluation": details}
+    extra = {
+        "data": data.summary(),
+        "training": training,
+        "evaluation": details,
+        "run": fingerprint,
+    }
     if config.export:
         exported = export_model(
             application.export_spec(model, data), config.output, metrics, extra, figures
         )
     else:
         exported = {"app": application.name, "metrics": metrics, **extra}
+    # Finished: a time budget's backup must not make the next run resume this one.
+    runs.finish_run(workdir)
     if worker.multi_worker:
         distribute.barrier(strategy)
     return TrainResult(model, data, history, metrics, exported)

@@ -16,6 +16,7 @@ publishes it as the next version directory:
 import dataclasses
 import datetime
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -138,6 +139,15 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
         version directory.
     """
     base_path = Path(output_dir) / spec.app
+    removed, left = versioning.clean_stale_staging(base_path)
+    for path in removed:
+        print(f"removed {path}, left by an interrupted export", file=sys.stderr)
+    for path in left:
+        print(
+            f"{path} is an unfinished export of another host or an older dlapps: "
+            "delete it if no export is running",
+            file=sys.stderr,
+        )
     staging = versioning.make_staging_directory(base_path)
     try:
         saved_model.write_saved_model(spec.model, spec.serving, staging)

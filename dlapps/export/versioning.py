@@ -8,9 +8,15 @@ numeric directory behind.
 """
 
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
+
+STAGING_PREFIX = ".staging-"
+# .staging-<host>-<pid>-<random>: who is writing it, so leftovers can be told apart.
+_OWNED_STAGING = re.compile(r"^\.staging-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]+$")
 
 
 def existing_versions(base_path):
@@ -28,10 +34,53 @@ def next_version(base_path):
 
 
 def make_staging_directory(base_path):
-    """A new hidden directory beside the versions, on the same file system."""
+    """A new hidden directory beside the versions, on the same file system.
+
+    Its name holds this host and process id, so that `clean_stale_staging`
+    can tell a killed export's leftovers from an export still running.
+    """
     base_path = Path(base_path)
     base_path.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".staging-", dir=base_path))
+    prefix = f"{STAGING_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base_path))
+
+
+def _process_is_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def clean_stale_staging(base_path):
+    """Deals with staging directories that killed exports left under `base_path`.
+
+    Directories of a process of this host that no longer runs are removed;
+    those whose owner cannot be checked (another host, an older dlapps) are
+    left alone. TF Serving ignores both, since their names are not numbers.
+
+    Returns:
+        `(removed, left)`: lists of paths.
+    """
+    base_path = Path(base_path)
+    removed, left = [], []
+    if not base_path.is_dir():
+        return removed, left
+    for path in sorted(base_path.glob(f"{STAGING_PREFIX}*")):
+        match = _OWNED_STAGING.match(path.name)
+        if (
+            match
+            and match["host"] == socket.gethostname()
+            and not _process_is_alive(int(match["pid"]))
+        ):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        elif not match or match["host"] != socket.gethostname():
+            left.append(path)
+    return removed, left
 
 
 def publish(staging_path, base_path, before_rename=None):
