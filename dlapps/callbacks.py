@@ -38,8 +38,16 @@ class TimeBudget(keras.callbacks.Callback):
     returns normally. The budget is therefore a target, not a hard limit: the
     overshoot is one batch plus the end of that epoch.
 
+    A budget is a safety net, not the schedule: from the second epoch of
+    a `fit` on, the callback estimates how many of the planned epochs the
+    budget leaves room for (from the mean epoch time so far). When that is
+    fewer than planned, training stops after the last epoch that fits, and
+    a `schedule` (`dlapps.optimizers.EndsWithTraining`) is told to end
+    there, so the learning rate still anneals fully.
+
     After `fit` returns, `stopped_early` tells whether the budget ended the
-    run and `elapsed` holds the seconds the run took.
+    run, `elapsed` holds the seconds the run took, and `planned_end` the
+    epoch count the budget allowed (`None` if all planned epochs fit).
 
     Args:
         seconds: float > 0. The budget in seconds.
@@ -50,6 +58,9 @@ class TimeBudget(keras.callbacks.Callback):
             to `None`.
         verbose: int. 1 prints one line to stderr when the budget stops the
             run, 0 is silent. Defaults to `1`.
+        schedule: `dlapps.optimizers.EndsWithTraining` or `None`. The
+            optimizer's learning-rate schedule, compressed to end where the
+            budget ends training. Defaults to `None`.
 
     Example:
 
@@ -59,7 +70,7 @@ class TimeBudget(keras.callbacks.Callback):
     True
     """
 
-    def __init__(self, seconds, backup=None, verbose=1):
+    def __init__(self, seconds, backup=None, verbose=1, schedule=None):
         super().__init__()
         if not isinstance(seconds, numbers.Real) or isinstance(seconds, bool):
             raise ValueError(f"seconds must be a number > 0, got {seconds!r}")
@@ -68,15 +79,21 @@ class TimeBudget(keras.callbacks.Callback):
         self.seconds = float(seconds)
         self.backup = backup
         self.verbose = verbose
+        self.schedule = schedule
         self.stopped_early = False
         self.elapsed = 0.0
+        self.planned_end = None
         self._start = None
         self._kept_backup = False
+        self._epoch_seconds = []
+        self._epoch_start = None
 
     def on_train_begin(self, logs=None):
         self._start = time.monotonic()
         self.stopped_early = False
         self.elapsed = 0.0
+        self.planned_end = None
+        self._epoch_seconds = []
         # A backup kept by the previous fit must be cleaned up normally by
         # this one if it runs to its end.
         if self._kept_backup:
@@ -86,8 +103,35 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self._check_budget()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.monotonic()
+
     def on_epoch_end(self, epoch, logs=None):
         self._check_budget()
+        if self.stopped_early or self._epoch_start is None:
+            return
+        self._epoch_seconds.append(time.monotonic() - self._epoch_start)
+        if len(self._epoch_seconds) < 2:
+            return  # the first epoch of a fit also traces and compiles
+        planned = (self.params or {}).get("epochs")
+        if not planned:
+            return
+        # Epochs after the first show the steady pace.
+        epoch_seconds = sum(self._epoch_seconds[1:]) / len(self._epoch_seconds[1:])
+        fits = epoch + 1 + int((self.seconds - self.elapsed) // epoch_seconds)
+        if fits < min(planned, self.planned_end or planned):
+            self.planned_end = fits
+            steps = (self.params or {}).get("steps")
+            if self.schedule is not None and steps:
+                self.schedule.end_at(fits * steps)
+            if self.verbose and epoch + 1 < fits:
+                print(
+                    f"TimeBudget: {fits} of {planned} epochs fit in {self.seconds:g}s; "
+                    "the learning-rate schedule now ends there",
+                    file=sys.stderr,
+                )
+        if self.planned_end is not None and epoch + 1 >= self.planned_end:
+            self._stop(f"after epoch {epoch + 1}: the budget leaves no room for another")
 
     def on_train_end(self, logs=None):
         self.elapsed = time.monotonic() - self._start
@@ -96,17 +140,16 @@ class TimeBudget(keras.callbacks.Callback):
         self.elapsed = time.monotonic() - self._start
         if self.stopped_early or self.elapsed < self.seconds:
             return
+        self._stop(f"after {self.elapsed:.1f}s (budget {self.seconds:g}s)")
+
+    def _stop(self, reason):
         self.stopped_early = True
         self.model.stop_training = True
         if self.backup is not None and self.backup.delete_checkpoint:
             self.backup.delete_checkpoint = False
             self._kept_backup = True
         if self.verbose:
-            print(
-                f"TimeBudget: stopping training after {self.elapsed:.1f}s "
-                f"(budget {self.seconds:g}s)",
-                file=sys.stderr,
-            )
+            print(f"TimeBudget: stopping training {reason}", file=sys.stderr)
 
 
 def _tensorboard_installed():
@@ -155,6 +198,7 @@ def standard_callbacks(
     backup=True,
     checkpoint=True,
     restore_best_weights=True,
+    schedule=None,
 ):
     """Returns the callbacks every training run uses, writing under `workdir`.
 
@@ -178,8 +222,9 @@ def standard_callbacks(
       which TensorFlow 2.21 no longer installs.
     - `keras.callbacks.CSVLogger(workdir/"history.csv", append=True)`, if
       `csv_log`: appends so that a resumed run keeps its earlier rows.
-    - `TimeBudget(time_budget_seconds)`, if given; a run it stops keeps its
-      backup and resumes on the next `fit`.
+    - `TimeBudget(time_budget_seconds)`, if given: it ends training after
+      the last epoch that fits (ending `schedule` there too); a run it stops
+      keeps its backup and resumes on the next `fit`.
 
     On a resumed run (a backup exists), Keras starts ModelCheckpoint and
     EarlyStopping afresh, so the first resumed epoch would count as the best
@@ -209,6 +254,8 @@ def standard_callbacks(
         checkpoint: bool. Add the best-model checkpoint. Defaults to `True`.
         restore_best_weights: bool. Whether EarlyStopping restores the best
             weights when training ends. Defaults to `True`.
+        schedule: `dlapps.optimizers.EndsWithTraining` or `None`: the
+            learning-rate schedule the time budget ends early when it must.
 
     Returns:
         A list of `keras.callbacks.Callback`, to pass as `fit(callbacks=...)`.
@@ -278,7 +325,7 @@ def standard_callbacks(
     if csv_log:
         callbacks.append(keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True))
     if time_budget_seconds is not None:
-        callbacks.append(TimeBudget(time_budget_seconds, backup=backup_callback))
+        callbacks.append(TimeBudget(time_budget_seconds, backup=backup_callback, schedule=schedule))
     return callbacks
 
 

@@ -73,6 +73,63 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return cls(**config)
 
 
+@keras.saving.register_keras_serializable(package="dlapps")
+class EndsWithTraining(keras.optimizers.schedules.LearningRateSchedule):
+    """A schedule that can be told, during training, that training will end sooner.
+
+    It returns `schedule(step * planned_steps / end_step)`: until `end_at`
+    is called that is `schedule` itself; after `end_at(n)` the rest of the
+    schedule is compressed so that it reaches its final value at step `n`.
+    A cosine schedule cut by a time budget at 60% of its steps would
+    otherwise stop at a high learning rate and never anneal;
+    `dlapps.callbacks.TimeBudget` calls `end_at` with the steps that the
+    budget leaves room for.
+
+    Args:
+        schedule: `keras.optimizers.schedules.LearningRateSchedule` planned
+            over `planned_steps`.
+        planned_steps: int > 0. Steps the run was planned for.
+
+    Example:
+
+    >>> schedule = EndsWithTraining(
+    ...     keras.optimizers.schedules.CosineDecay(1.0, decay_steps=100), 100
+    ... )
+    >>> schedule.end_at(60)
+    >>> round(float(schedule(60)), 6)
+    0.0
+    """
+
+    def __init__(self, schedule, planned_steps):
+        super().__init__()
+        _check_steps("planned_steps", planned_steps, 1)
+        self.schedule = schedule
+        self.planned_steps = planned_steps
+        self.end_step = keras.Variable(
+            float(planned_steps), dtype="float32", trainable=False, name="schedule_end_step"
+        )
+
+    def end_at(self, steps):
+        """Compresses the rest of the schedule to end at optimizer step `steps`."""
+        self.end_step.assign(float(min(max(1, steps), self.planned_steps)))
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        return self.schedule(step * (float(self.planned_steps) / self.end_step))
+
+    def get_config(self):
+        return {
+            "schedule": keras.optimizers.schedules.serialize(self.schedule),
+            "planned_steps": self.planned_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["schedule"] = keras.optimizers.schedules.deserialize(config["schedule"])
+        return cls(**config)
+
+
 def _choice(kind, value, choices):
     """Returns `value` lower-cased and stripped, or raises if not in `choices`."""
     key = value.strip().lower() if isinstance(value, str) else value

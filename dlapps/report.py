@@ -54,7 +54,13 @@ def format_summary(report):
     lines.append(f"  keras model: {metrics}")
     if "training" in report:
         training = report["training"]
-        lines.append(f"  trained {training['epochs']} epochs in {training['seconds']:.1f} s")
+        completed = training.get("epochs_completed", training["epochs"])
+        planned = training.get("planned_epochs")
+        line = f"  trained {completed}" + (f" of {planned} planned" if planned else "")
+        line += f" epochs ({training['epochs']} in this run, {training['seconds']:.1f} s)"
+        if training.get("stopped_by"):
+            line += f", stopped by {training['stopped_by']}"
+        lines.append(line)
     header = f"  {'format':<18}{'size':>10}  {'metrics':<36}{'vs keras':>11}{'ms@1':>9}"
     lines.append(header)
     for export in report["exports"]:

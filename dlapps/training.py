@@ -181,7 +181,9 @@ def _run(application, config):
         model = application.build_model(config, data)
         if worker.multi_worker:
             distribute.synchronize_batch_norm(model)
-        optimizer = _make_optimizer(application, config, total_steps, max(0, warmup_steps))
+        optimizer, schedule = _make_optimizer(
+            application, config, total_steps, max(0, warmup_steps)
+        )
         model.compile(
             optimizer=optimizer,
             jit_compile=JIT_COMPILE[config.jit_compile],
@@ -196,10 +198,11 @@ def _run(application, config):
         tensorboard=worker.is_chief,
         patience=config.patience or None,
         time_budget_seconds=config.time_budget,
+        schedule=schedule,
     )
     callbacks += application.extra_callbacks(config, data, workdir)
     start = time.perf_counter()
-    history = model.fit(
+    fit_history = model.fit(
         train_dataset,
         validation_data=validation_dataset,
         epochs=config.epochs,
@@ -208,7 +211,8 @@ def _run(application, config):
         shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
     )
     seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in values] for k, values in history.history.items()}
+    history = {k: [float(v) for v in values] for k, values in fit_history.history.items()}
+    stopped_by = _stopped_by(callbacks)
     jit_compiled = bool(model.jit_compile)
 
     if config.precision != "float32" or worker.multi_worker:
@@ -227,6 +231,10 @@ def _run(application, config):
         figures.insert(0, report.plot_history(history, figures_dir / "training_curves.png"))
     training = {
         "epochs": len(next(iter(history.values()), [])),
+        # Counted from epoch 1 across resumes: how far the planned run got.
+        "epochs_completed": fit_history.epoch[-1] + 1 if fit_history.epoch else 0,
+        "planned_epochs": config.epochs,
+        "stopped_by": stopped_by,
         "seconds": round(seconds, 2),
         "examples_per_second": round(
             application.num_train_examples(data) * len(next(iter(history.values()), [])) / seconds,
@@ -261,20 +269,38 @@ def _run(application, config):
 
 
 def _make_optimizer(application, config, total_steps, warmup_steps):
-    return optimizers.make_optimizer(
-        config.optimizer,
+    """The optimizer, and its `EndsWithTraining` schedule (None for a constant rate)."""
+    schedule = optimizers.make_schedule(
+        config.schedule,
         config.learning_rate,
-        schedule=config.schedule,
         total_steps=total_steps,
         warmup_steps=warmup_steps,
+        # "step" decays tenfold at a third and two thirds of training.
+        decay_steps=max(1, total_steps // 3),
+    )
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        # A time budget that ends training early ends the schedule there too.
+        schedule = optimizers.EndsWithTraining(schedule, total_steps)
+    optimizer = optimizers.make_optimizer(
+        config.optimizer,
+        schedule,
         momentum=config.momentum,
         nesterov=config.nesterov,
         weight_decay=config.weight_decay,
         clipnorm=config.clipnorm,
-        # "step" decays tenfold at a third and two thirds of training.
-        decay_steps=max(1, total_steps // 3),
         **application.defaults.get("optimizer_options", {}),
     )
+    return optimizer, schedule if isinstance(schedule, optimizers.EndsWithTraining) else None
+
+
+def _stopped_by(callbacks):
+    """What ended training before its planned epochs: "time budget", "early stopping" or None."""
+    for callback in callbacks:
+        if isinstance(callback, callbacks_lib.TimeBudget) and callback.stopped_early:
+            return "time budget"
+        if isinstance(callback, keras.callbacks.EarlyStopping) and callback.stopped_epoch > 0:
+            return "early stopping"
+    return None
 
 
 def _local_float32_copy(application, config, data, model):

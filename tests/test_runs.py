@@ -60,6 +60,7 @@ def test_an_unfinished_run_resumes_only_an_identical_run(tmp_path, capsys):
     # The same run resumes after its two finished epochs and, once finished, leaves no backup.
     result = training.run(VisionApp(), _config(tmp_path))
     assert result.report["training"]["epochs"] == 2
+    assert result.report["training"]["epochs_completed"] == 4
     assert not (run_dir / "backup").exists()
     # Nothing to resume: another seed simply starts afresh.
     other = {**result.report["run"], "seed": 1}

@@ -24,8 +24,13 @@ def test_trained_digits_model_beats_chance_by_far(trained_vision):
 
 def test_time_budget_stops_a_long_run_early(tmp_path):
     result = training.run(get_application("vision"), _config(tmp_path, epochs=500, time_budget=3.0))
-    assert 1 <= result.report["training"]["epochs"] < 500
-    assert result.report["training"]["seconds"] < 30
+    training_report = result.report["training"]
+    assert 1 <= training_report["epochs"] < 500
+    assert training_report["seconds"] < 30
+    assert training_report["planned_epochs"] == 500
+    assert training_report["stopped_by"] == "time budget"
+    # The run finished (evaluated): nothing is left for the next run to resume.
+    assert not (tmp_path / "runs" / "vision" / "backup").exists()
 
 
 def test_unknown_optimizer_fails_before_any_data_is_loaded(tmp_path):
@@ -76,3 +81,20 @@ def test_jit_compile_on_trains_with_xla(tmp_path):
 def test_unknown_precision_lists_the_valid_ones(tmp_path):
     with pytest.raises(UserError, match="choose one of float32, mixed_float16, mixed_bfloat16"):
         training.run(get_application("vision"), _config(tmp_path, precision="float16"))
+
+
+def test_summary_says_how_many_of_the_planned_epochs_ran():
+    from dlapps import report
+
+    training_report = {
+        "epochs": 9,
+        "epochs_completed": 17,
+        "planned_epochs": 30,
+        "seconds": 251.0,
+        "stopped_by": "time budget",
+    }
+    summary = {"app": "speech_kws", "version": 2, "metrics": {}, "exports": []}
+    text = report.format_summary({**summary, "training": training_report})
+    assert (
+        "trained 17 of 30 planned epochs (9 in this run, 251.0 s), stopped by time budget" in text
+    )
