@@ -30,7 +30,8 @@ args = parser.parse_args()
 The built-in digits, enlarged from 8x8 to 16x16 with the same resize op the
 vision models use, and scaled to [-1, 1] to match the generator's tanh.
 """
-data = vision.load_digits().resized((16, 16))
+digits = vision.load_digits()
+data = digits.resized((16, 16))
 application = gan.GanApp()
 train_dataset, _ = application.datasets(data, batch_size=64, seed=0)
 
@@ -75,20 +76,20 @@ model.fit(
 ## Evaluation
 
 A vision classifier trained on the same digits scores the samples: the
-Fréchet distance between its features of real and generated images (next
-to the real-vs-real floor) and, for the conditional GAN, how often it
+Fréchet distance between its features of real test images and generated
+ones (next to the floor: 1000 real training images against the same test
+images) and, for the conditional GAN, how often it
 recognises the digit that was asked for.
 """
-classifier = application.feature_classifier(data, args.workdir, epochs=args.classifier_epochs)
+classifier = gan.feature_classifier(digits, seed=0, epochs=args.classifier_epochs)
 scorer = gan.FeatureScorer(classifier, *data.test)
 labels = np.arange(1000) % 10
 generated = model.generate(1000, labels if model.conditional else None)
 metrics = scorer.score(generated, labels if model.conditional else None)
-metrics["fid_floor"] = scorer.floor()
+metrics["fid_floor"] = scorer.floor(data.train[0][:1000])  # as many real images as generated
 print(metrics)
-report.save_image_grid(
-    model.generate(64, labels[:64] if model.conditional else None), "samples.png"
-)
+grid_labels = labels[:64] if model.conditional else None
+report.save_image_grid(model.generate(64, grid_labels), f"{args.workdir}/samples.png")
 
 """
 ## Export

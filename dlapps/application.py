@@ -38,7 +38,13 @@ class Application:
         """Raises `UserError` for app settings out of range, before any data is loaded."""
 
     def load_data(self, config):
-        """Returns the app's data object for `config.data`."""
+        """Returns the app's data object for `config.data`.
+
+        Anything else evaluation needs (such as the GAN's feature classifier,
+        trained on this run's training split) travels in the data object, so
+        an application keeps no state between these methods and `dlapps
+        evaluate`/`export` can call them on their own.
+        """
         raise NotImplementedError
 
     def datasets(self, data, batch_size, seed):

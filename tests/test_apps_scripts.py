@@ -50,7 +50,7 @@ def test_gan_script_trains_scores_and_exports(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "fid_floor" in result.stdout
     assert (tmp_path / "out" / "gan" / "1" / "gan_float32.tflite").is_file()
-    assert (tmp_path / "samples.png").is_file()
+    assert (tmp_path / "runs" / "samples.png").is_file()
 
 
 def test_speech_script_trains_evaluates_and_exports(tmp_path):

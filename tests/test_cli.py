@@ -196,6 +196,18 @@ def test_a_bad_number_is_argparses_usage_error(capsys):
     assert "argument --epochs: 'abc' is not an integer" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [("--select-every", "--select-every 0 is too small"), ("--critic-steps", "--critic-steps 0")],
+)
+def test_gan_flags_out_of_range_are_refused_before_any_work(capsys, tmp_path, flag, message):
+    status, _, err = _run(
+        capsys, "train", "gan", "--gan", "wgan_gp", flag, "0", "--workdir", tmp_path / "runs"
+    )
+    _assert_one_line_error(status, err, message)
+    assert not (tmp_path / "runs" / "gan" / "run.json").exists()
+
+
 def test_a_bug_is_not_disguised_as_a_user_error(monkeypatch):
     def broken(args, out):
         raise ValueError("a bug in dlapps")

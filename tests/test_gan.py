@@ -151,3 +151,59 @@ def test_serving_client_noise_body_fits_the_generator_signature(
     serving_client.write_netpbm(tmp_path / "seven.pgm", images[0].tolist())
     data = (tmp_path / "seven.pgm").read_bytes()
     assert data.startswith(b"P5\n16 16\n255\n") and len(data) == len(b"P5\n16 16\n255\n") + 256
+
+
+def test_feature_classifier_trains_on_the_runs_own_split_whatever_the_seed(tmp_path):
+    import json
+
+    from dlapps import runs, vision
+
+    data = vision.load_digits(seed=1)
+    gan.feature_classifier(data, seed=1, epochs=1, cache_dir=tmp_path)
+    (run_file,) = tmp_path.glob("run-*/vision/run.json")
+    trained_on = json.loads(run_file.read_text())
+    assert trained_on["seed"] == 1
+    # Its split is the GAN's for seed 1: seed 1's test digits were never trained on.
+    assert trained_on["splits"] == runs.split_signatures(data)
+    assert trained_on["splits"]["test"] != runs.split_signatures(vision.load_digits(seed=0))["test"]
+    assert len(list(tmp_path.glob("classifier-*.keras"))) == 1
+
+
+def test_floor_uses_as_many_real_images_as_the_score(trained_gan, tmp_path):
+    data = trained_gan.data
+
+    class RealImages:
+        """A perfect generator: it draws real training digits."""
+
+        conditional = False
+
+        def generate(self, count, labels=None, seed=5):
+            order = np.random.default_rng(seed).permutation(len(data.train[1]))
+            return data.train[0][order[:count]]
+
+    metrics, details, _ = get_application("gan").evaluate(RealImages(), data, tmp_path)
+    assert details["scored_samples"] == min(1000, len(data.train[1]))
+    assert abs(metrics["fid"] - metrics["fid_floor"]) < 0.25 * metrics["fid_floor"]
+
+
+def test_evaluate_and_export_gan_take_the_best_generator(trained_gan, tmp_path, capsys):
+    from pathlib import Path
+
+    from dlapps import cli
+
+    best = Path(trained_gan.report["path"]).parents[2] / "runs" / "gan" / "best_generator.keras"
+    assert cli.main(["evaluate", "gan", str(best)]) == 0
+    out = capsys.readouterr().out
+    assert "fid:" in out and "label_accuracy:" in out
+    assert cli.main(["export", "gan", str(best), "--output", str(tmp_path)]) == 0
+    assert (tmp_path / "gan" / "1" / "gan_float32.tflite").is_file()
+
+
+def test_predict_never_overwrites_an_existing_grid(trained_gan, tmp_path, capsys):
+    from dlapps import cli
+
+    out = tmp_path / "samples.png"
+    out.write_bytes(b"the user's picture")
+    assert cli.main(["predict", trained_gan.report["path"], "--out", str(out)]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert out.read_bytes() == b"the user's picture"

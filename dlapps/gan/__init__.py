@@ -11,6 +11,7 @@ Example:
 
 from dlapps.gan.conditional_gan import ConditionalGAN
 from dlapps.gan.dcgan import DCGAN, to_uint8
+from dlapps.gan.feature_classifier import feature_classifier
 from dlapps.gan.frechet import FeatureScorer, frechet_distance
 from dlapps.gan.gan_app import GanApp
 from dlapps.gan.networks import build_discriminator, build_generator
@@ -24,6 +25,7 @@ __all__ = [
     "GanApp",
     "build_discriminator",
     "build_generator",
+    "feature_classifier",
     "frechet_distance",
     "to_uint8",
 ]

@@ -13,12 +13,16 @@ class BestGenerator(keras.callbacks.Callback):
     *validation* images with a `FeatureScorer` and remembers the generator's
     weights when the Fréchet distance is the lowest so far; at the end of
     training those weights are put back. The test images stay unseen until
-    the final evaluation.
+    the final evaluation. With `path`, the best generator is also saved
+    there as a `.keras` file, which `dlapps evaluate gan` and
+    `dlapps export gan` take. The model gets a `generator_selection` dict
+    (selected epoch, validation FID by epoch) for its report.
 
     Args:
         scorer: a `FeatureScorer` built on validation images.
         every: epochs between scorings.
         samples: images generated for each scoring.
+        path: where to save the best generator, or None.
 
     Example:
 
@@ -26,8 +30,11 @@ class BestGenerator(keras.callbacks.Callback):
     >>> model.fit(dataset, epochs=100, callbacks=[BestGenerator(scorer, every=5)])
     """
 
-    def __init__(self, scorer, every=5, samples=500):
+    def __init__(self, scorer, every=5, samples=500, path=None):
         super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.path = path
         self.scorer = scorer
         self.every = every
         self.samples = samples
@@ -45,6 +52,8 @@ class BestGenerator(keras.callbacks.Callback):
         if fid < self.best_fid:
             self.best_fid, self.best_epoch = fid, epoch + 1
             self._best_weights = self.model.generator.get_weights()
+            if self.path is not None:
+                self.model.generator.save(self.path)
 
     def on_epoch_end(self, epoch, logs=None):
         self._last_epoch = epoch
@@ -57,3 +66,7 @@ class BestGenerator(keras.callbacks.Callback):
             self._score(last_epoch)  # training may stop between scorings (time budget)
         if self._best_weights is not None:
             self.model.generator.set_weights(self._best_weights)
+            self.model.generator_selection = {
+                "selected_epoch": self.best_epoch,
+                "validation_fid_by_epoch": self.scores,
+            }

@@ -11,8 +11,9 @@ def frechet_distance(features_a, features_b):
 
     `|mu_a - mu_b|^2 + trace(C_a + C_b - 2 (C_a C_b)^(1/2))`: the distance
     behind FID (Heusel et al. 2017). Lower is closer; two samples of the
-    same distribution score above 0 because of sampling noise, so report
-    the real-vs-real floor next to it.
+    same distribution score above 0 because of sampling noise, which
+    shrinks as the samples grow, so report the real-vs-real floor measured
+    with the same sample sizes next to it.
 
     Example:
 
@@ -60,13 +61,15 @@ class FeatureScorer:
         self.real_features = self.features.predict(real_images, batch_size=256, verbose=0)
         self.real_labels = np.asarray(real_labels)
 
-    def floor(self, seed=0):
-        """The distance between two random halves of the real images."""
-        order = np.random.default_rng(seed).permutation(len(self.real_features))
-        half = len(order) // 2
-        return frechet_distance(
-            self.real_features[order[:half]], self.real_features[order[half : 2 * half]]
-        )
+    def floor(self, real_images):
+        """The distance from other real images to the reference ones: the best a generator can do.
+
+        FID is biased upwards by sampling noise, and the bias depends on
+        both sample sizes; pass as many real images (e.g. from the training
+        split) as generated images are scored, so floor and score compare.
+        """
+        features = self.features.predict(real_images, batch_size=256, verbose=0)
+        return frechet_distance(self.real_features, features)
 
     def score(self, images, labels=None):
         """`{"fid": ...}`, plus `label_accuracy` when the requested labels are given."""

@@ -1,6 +1,6 @@
 """The GAN application: DCGAN, conditional GAN and WGAN-GP image generators."""
 
-import json
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from dlapps.gan import serving
 from dlapps.gan.best_generator import BestGenerator
 from dlapps.gan.conditional_gan import ConditionalGAN
 from dlapps.gan.dcgan import DCGAN
+from dlapps.gan.feature_classifier import feature_classifier
 from dlapps.gan.frechet import FeatureScorer
 from dlapps.gan.networks import build_discriminator, build_generator
 from dlapps.gan.wgan_gp import WGANGP
@@ -23,6 +24,26 @@ from dlapps.vision import data as vision_data
 
 FLAVOURS = ("dcgan", "conditional", "wgan_gp")
 SAMPLES_FOR_SCORING = 1000
+
+
+@dataclasses.dataclass
+class GanData(vision_data.ImageData):
+    """The GAN's images (`ImageData` at the generator's size) and the classifier that scores them.
+
+    Attributes:
+        feature_classifier: a vision classifier trained on this run's
+            training split only (see `feature_classifier`).
+    """
+
+    feature_classifier: object = None
+
+    def test_scorer(self):
+        """A `FeatureScorer` against the test images, which neither network has seen."""
+        return FeatureScorer(self.feature_classifier, *self.test)
+
+    def scored_samples(self):
+        """How many images to generate for a score: as many as the floor can compare."""
+        return min(SAMPLES_FOR_SCORING, len(self.train[1]))
 
 
 class GanApp(Application):
@@ -50,6 +71,9 @@ class GanApp(Application):
         "checkpoint": False,
         "time_budget": 120,
     }
+
+    # How often a grid is drawn does not change what is trained.
+    options_outside_fingerprint = ("samples_every",)
 
     def add_arguments(self, parser):
         group = parser.add_argument_group("gan")
@@ -90,15 +114,40 @@ class GanApp(Application):
             help="epochs between sample grids (default: 10)",
         )
 
+    def check_options(self, options):
+        for name, minimum in (
+            ("latent_dim", 1),
+            ("critic_steps", 1),
+            ("select_every", 1),
+            ("classifier_epochs", 1),
+            ("samples_every", 1),
+        ):
+            value = options.get(name)
+            if value is not None and value < minimum:
+                flag = "--" + name.replace("_", "-")
+                raise UserError(f"{flag} {value} is too small: use at least {minimum}")
+        smoothing = options.get("label_smoothing")
+        if smoothing is not None and not 0 <= smoothing < 1:
+            raise UserError(f"--label-smoothing {smoothing} is out of range: use 0 <= s < 1")
+        size = options.get("image_size")
+        if size is not None and (size < 4 or size % 4):
+            raise UserError(f"--image-size {size} is not a positive multiple of 4")
+
     def load_data(self, config):
+        self.check_options(config.options)
         image_data = vision_data.load_image_data(config.data, seed=config.seed)
         height = image_data.image_shape[0]
         size = config.options.get("image_size") or (16 if height < 16 else height - height % 4)
-        if size % 4:
-            raise UserError(f"--image-size {size} is not a multiple of 4")
+        classifier = feature_classifier(
+            image_data, config.seed, config.options.get("classifier_epochs", 30)
+        )
         # Validation images pick the best generator during training (see
         # BestGenerator); test images are kept for the final score.
-        return image_data.resized((size, size))
+        resized = image_data.resized((size, size))
+        return GanData(
+            **{f.name: getattr(resized, f.name) for f in dataclasses.fields(resized)},
+            feature_classifier=classifier,
+        )
 
     def datasets(self, data, batch_size, seed):
         images, labels = data.train
@@ -114,7 +163,7 @@ class GanApp(Application):
         return len(data.train[1])
 
     def build_model(self, config, data):
-        options = self._options = config.options
+        options = config.options
         flavour = options.get("gan", "conditional")
         latent_dim = options.get("latent_dim", 64)
         num_classes = len(data.labels) if flavour == "conditional" else None
@@ -144,66 +193,51 @@ class GanApp(Application):
 
     def extra_callbacks(self, config, data, workdir):
         options = config.options
-        classifier = self.feature_classifier(data, workdir, options.get("classifier_epochs", 30))
-        self._best_generator = BestGenerator(
-            FeatureScorer(classifier, *data.validation), every=options.get("select_every", 5)
+        selection = BestGenerator(
+            FeatureScorer(data.feature_classifier, *data.validation),
+            every=options.get("select_every", 5),
+            path=Path(workdir) / "best_generator.keras",
         )
         every = options.get("samples_every", 10)
         return [
             SampleGrid(lambda model: model.generate(64, seed=0), Path(workdir) / "samples", every),
-            self._best_generator,
+            selection,
         ]
 
     def evaluate(self, model, data, figures_dir):
         figures_dir = Path(figures_dir)
-        classifier = self.feature_classifier(
-            data, figures_dir.parent, self._options.get("classifier_epochs", 30)
-        )
-        scorer = self._scorer = FeatureScorer(classifier, *data.test)  # also scores the exports
-        labels = np.arange(SAMPLES_FOR_SCORING) % len(data.labels)
-        generated = model.generate(SAMPLES_FOR_SCORING, labels if model.conditional else None)
+        scorer = data.test_scorer()
+        count = data.scored_samples()
+        labels = np.arange(count) % len(data.labels)
+        generated = model.generate(count, labels if model.conditional else None)
         metrics = scorer.score(generated, labels if model.conditional else None)
-        metrics["fid_floor"] = scorer.floor()
+        # The same sample sizes as the score: real training images against the test images.
+        chosen = np.random.default_rng(0).permutation(len(data.train[1]))[:count]
+        metrics["fid_floor"] = scorer.floor(data.train[0][chosen])
         grid_labels = np.arange(64) % len(data.labels) if model.conditional else None
         grid = save_image_grid(model.generate(64, grid_labels, seed=1), figures_dir / "samples.png")
-        details = {"scored_samples": SAMPLES_FOR_SCORING}
-        selection = getattr(self, "_best_generator", None)
-        if selection is not None and selection.scores:
-            details["selected_epoch"] = selection.best_epoch
-            details["validation_fid_by_epoch"] = selection.scores
+        details = {"scored_samples": count, "real_test_images": len(data.test[1])}
+        selection = getattr(model, "generator_selection", None)
+        if selection:
+            details.update(selection)
         return metrics, details, [grid]
 
-    def feature_classifier(self, data, workdir, epochs=30):
-        """A vision classifier of the same data, whose features score the samples.
-
-        Trained once with the vision app's defaults and cached in `workdir`.
-        """
-        from dlapps import training
-        from dlapps.vision.vision_app import VisionApp
-
-        path = Path(workdir) / "feature_classifier.keras"
-        stamp = Path(workdir) / "feature_classifier.json"
-        key = {"source": data.source, "classes": data.labels, "epochs": epochs}
-        if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == key:
-            return VisionApp().load_model(path)
-        config = training.TrainConfig(
-            app="vision",
-            data=data.source.removeprefix("folder:"),
-            workdir=str(Path(workdir) / "feature_classifier_run"),
-            export=False,
-            verbose=0,
-            epochs=epochs,
-            restart=True,
-        )
-        classifier = training.run(VisionApp(), config).model
-        classifier.save(path)
-        stamp.write_text(json.dumps(key))
-        return classifier
+    def load_model(self, path):
+        """Loads a generator `.keras` file (e.g. `runs/gan/best_generator.keras`) as a GAN."""
+        generator = super().load_model(path)
+        if len(generator.inputs) not in (1, 2) or len(generator.inputs[0].shape) != 2:
+            raise UserError(f"{path} is not a GAN generator: pass runs/gan/best_generator.keras")
+        latent_dim = int(generator.inputs[0].shape[-1])
+        if len(generator.inputs) == 2:
+            num_classes = generator.get_layer("label_embedding").input_dim
+            return ConditionalGAN(generator, None, latent_dim, num_classes)
+        return DCGAN(generator, None, latent_dim)
 
     def export_spec(self, model, data, scorer=None):
-        """The generator's export; each file is scored with `scorer` (default: the
-        one `evaluate` built), so FID and label accuracy appear per file."""
-        scorer = scorer or getattr(self, "_scorer", None)
+        """The generator's export; each file is scored against the test images
+        (`scorer`, default `data.test_scorer()`), so FID and label accuracy
+        appear per file."""
+        scorer = scorer or data.test_scorer()
         latent_dim = model.latent_dim
         num_classes = len(data.labels) if model.conditional else None
         rng = np.random.default_rng(0)
@@ -223,9 +257,7 @@ class GanApp(Application):
             output_key="images",
             test_inputs=inputs,
             reference=reference.astype("float64"),
-            score=(lambda images: scorer.score(images, inputs.get("label")))
-            if scorer
-            else (lambda images: {}),
+            score=lambda images: scorer.score(images, inputs.get("label")),
             representative_data=None,
             labels=list(data.labels),
             inputs=input_description,
@@ -239,7 +271,9 @@ class GanApp(Application):
         count = options.get("num", 64)
         label = options.get("label")
         seed = options.get("seed", 0)
-        out = options.get("out") or "samples.png"
+        out = Path(options.get("out") or "samples.png")
+        if out.exists():
+            raise UserError(f"{out} exists and is kept: pass --out with a new file name")
         model_path = Path(model_path)
         if is_tflite(model_path):
             model = TFLiteModel(model_path)
