@@ -356,9 +356,50 @@ def _timing(result):
     training_info = result.report["training"]
     return {
         "epochs": training_info["epochs"],
+        "planned_epochs": training_info.get("planned_epochs"),
+        "stopped_by": training_info.get("stopped_by"),
         "seconds": training_info["seconds"],
         "examples_per_second": training_info["examples_per_second"],
     }
+
+
+def source_state():
+    """`{"commit": hash, "dirty": bool}` of the checkout that ran (None outside git)."""
+    import subprocess
+
+    def git(*arguments):
+        return subprocess.run(
+            ["git", *arguments], cwd=HERE.parent, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        # Only tracked files count: scratch outputs do not change the code that ran.
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def output_folder(output=None, full=False, quick=False):
+    """Where a run writes: benchmarks/ (or benchmarks/full), or a scratch folder for --quick.
+
+    A quick run's numbers mean nothing, so it never writes over the committed results.
+
+    Raises:
+        SystemExit: `--quick` with `--output` pointing at the committed results.
+    """
+    committed = {HERE.resolve(), (HERE / "full").resolve()}
+    if quick:
+        if output is None:
+            return Path(tempfile.mkdtemp(prefix="dlapps-bench-quick-"))
+        if Path(output).resolve() in committed:
+            raise SystemExit(
+                "error: --quick numbers are meaningless: give --output a scratch folder, "
+                "not the committed benchmarks/"
+            )
+        return Path(output)
+    return Path(output or (HERE / "full" if full else HERE))
 
 
 MARKER_START = "<!-- bench-summary:start (written by benchmarks/run.py) -->"
@@ -593,7 +634,8 @@ def _gan_markdown(gan):
         "## gan: built-in digits at 16x16, default settings (120 s training budget)",
         "",
         "FID: Fréchet distance on the penultimate features of a vision classifier trained on",
-        "the same digits, 1000 samples vs the 360 real test images; floor: real half vs half.",
+        "its own run's training digits, 1000 samples vs the real test images; floor: as many",
+        "real training images vs the same test images (FID's bias depends on the sample sizes).",
         "",
         "| flavour | seed | FID | floor | label accuracy | epochs | training s "
         "| max grey-level diff float32 / float16 / dynamic TFLite |",
@@ -759,7 +801,9 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", help="default: 0, or 0 1 2 with --full")
     parser.add_argument("--output", help="default: benchmarks/, or benchmarks/full with --full")
     parser.add_argument(
-        "--quick", action="store_true", help="a smoke run with tiny settings (numbers meaningless)"
+        "--quick",
+        action="store_true",
+        help="a smoke run with tiny settings (numbers meaningless), into a scratch folder",
     )
     parser.add_argument(
         "--render",
@@ -775,8 +819,9 @@ def main():
     )
     args = parser.parse_args()
     args.seeds = args.seeds or ([0, 1, 2] if args.full else [0])
-    output = Path(args.output or (HERE / "full" if args.full else HERE))
+    output = output_folder(args.output, args.full, args.quick)
     output.mkdir(parents=True, exist_ok=True)
+    print(f"writing to {output}", file=sys.stderr)
     args.figures = output / "figures"
     previous = output / "results.json"
     results = json.loads(previous.read_text(encoding="utf-8")) if previous.is_file() else {}
@@ -787,7 +832,9 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         for app in args.apps:
             app_start = time.perf_counter()
+            state = source_state()  # before the run: the code that ran
             results[app] = BENCHES[app](workdir, args)
+            results[app].update(state)
             results[app]["date"] = time.strftime("%Y-%m-%d")
             results[app]["seconds_total"] = time.perf_counter() - app_start
     results.update(

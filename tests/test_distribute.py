@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from dlapps import distribute, vision
-from dlapps.distribute import STRATEGIES, describe_strategy, get_strategy
+from dlapps.distribute import describe_strategy, get_strategy
 
 TPU_VARIABLES = ("TPU_NAME", "COLAB_TPU_ADDR", "KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS")
 at_most_one_gpu = pytest.mark.skipif(
@@ -23,10 +23,6 @@ at_most_one_gpu = pytest.mark.skipif(
 def no_tpu_environment(monkeypatch):
     for variable in (*TPU_VARIABLES, "TPU_CONFIG"):
         monkeypatch.delenv(variable, raising=False)
-
-
-def test_strategy_names():
-    assert STRATEGIES == ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 
 def test_default_strategy_is_tensorflows_current_strategy():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -34,9 +36,15 @@ def test_each_name_builds_its_keras_class_with_the_learning_rate(name, expected_
     assert float(optimizer.learning_rate) == pytest.approx(0.02)
 
 
-def test_constants_list_every_supported_name():
-    assert OPTIMIZERS == ("adam", "adamw", "rmsprop", "sgd")
-    assert SCHEDULES == ("constant", "cosine", "step")
+def test_every_listed_name_builds_and_its_schedule_decays_by_the_end():
+    for name in OPTIMIZERS:
+        assert isinstance(make_optimizer(name), keras.optimizers.Optimizer)
+    rates = {}
+    for name in SCHEDULES:
+        schedule = make_schedule(name, learning_rate=0.1, total_steps=100, decay_steps=30)
+        rates[name] = float(schedule(99)) if callable(schedule) else schedule
+    cosine = 0.05 * (1 + math.cos(math.pi * 0.99))
+    assert rates == pytest.approx({"constant": 0.1, "cosine": cosine, "step": 1e-4}, rel=1e-3)
 
 
 def test_names_are_case_insensitive_and_stripped():
