@@ -33,9 +33,10 @@ def serving_endpoints(model, labels):
     - `serving_default`: `waveforms`, float32 `(batch, 16000)` in [-1, 1]
       at 16 kHz -> `probabilities` `(batch, classes)`, `class_id` and
       `label` strings.
-    - `serve_wav`: `wav_bytes`, a batch of 16-bit mono 16 kHz WAV files
-      (what TF Serving's REST API receives as `{"b64": ...}`) -> the same
-      outputs; each clip is zero-padded or cut to one second.
+    - `serve_wav`: `wav_bytes`, a batch of 16-bit 16 kHz WAV files (what
+      TF Serving's REST API receives as `{"b64": ...}`) -> the same
+      outputs. The audio contract of `dlapps predict`: channels averaged,
+      each clip centre-cropped or zero-padded at the end to one second.
     """
     label_table = tf.constant(list(labels))
 
@@ -49,11 +50,13 @@ def serving_endpoints(model, labels):
         }
 
     def decode(wav):
-        audio, rate = tf.audio.decode_wav(wav, desired_channels=1)
+        audio, rate = tf.audio.decode_wav(wav)
         tf.debugging.assert_equal(
             rate, SAMPLE_RATE, message="serve_wav takes 16 kHz WAVs: resample first"
         )
-        audio = audio[:CLIP_SAMPLES, 0]
+        audio = tf.reduce_mean(audio, axis=1)
+        start = tf.maximum(tf.shape(audio)[0] - CLIP_SAMPLES, 0) // 2
+        audio = audio[start : start + CLIP_SAMPLES]
         return tf.pad(audio, [[0, CLIP_SAMPLES - tf.shape(audio)[0]]])
 
     def classify_wav(wav_bytes):

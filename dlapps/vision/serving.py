@@ -11,6 +11,7 @@ def serving_endpoints(model, labels, image_shape):
 
     - `serving_default`: `images`, uint8 `(batch, any height, any width,
       channels)` -> `probabilities` `(batch, classes)` and `label` strings.
+      Images are first resized to `image_shape`, as training images were.
     - `serve_bytes`: `image_bytes`, a batch of encoded JPEG/PNG/BMP/GIF
       files (what TF Serving's REST API receives as `{"b64": ...}`) -> the
       same outputs. Each image is decoded and resized to `image_shape`.
@@ -24,6 +25,9 @@ def serving_endpoints(model, labels, image_shape):
     height, width, channels = image_shape
 
     def classify(images):
+        # First to the size the training images were loaded at, rounded to uint8, as
+        # serve_bytes, the TFLite file and the edge runner do: one path for every input.
+        images = tf.cast(tf.round(resize_images(images, (height, width))), tf.uint8)
         probabilities = model(images, training=False)
         return {
             "probabilities": probabilities,

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 try:
     from . import litert  # imported as part of a package
@@ -55,10 +55,13 @@ def load_labels(labels_path, num_classes):
 def load_image(image_path, height, width, channels):
     """Decode an image file into the uint8 array `(height, width, channels)`.
 
-    Palette, RGBA and greyscale files are converted to "L" (1 channel) or
-    "RGB" (3 channels); a GIF gives its first frame. Bilinear resizing in
-    Pillow smooths when it shrinks, like the antialiased resize in the
-    dlapps training pipeline.
+    dlapps' image contract (the same steps as `dlapps predict` and the TF
+    Serving client): the first frame of the file, turned upright by its EXIF
+    orientation; palette, RGBA and greyscale files converted to "L"
+    (1 channel) or "RGB" (3 channels); resized with Pillow's bilinear filter,
+    which widens with the shrink factor exactly as TF's antialiased bilinear
+    resize in dlapps does (pixels agree within one grey level: Pillow rounds
+    between its horizontal and vertical passes).
 
     Example:
 
@@ -71,6 +74,7 @@ def load_image(image_path, height, width, channels):
     try:
         with Image.open(path) as image:
             image.load()  # decoding is lazy: a truncated file fails here
+            image = ImageOps.exif_transpose(image)  # phone photos store sideways pixels
             if image.mode == "P":
                 # Palette images may carry transparency; going through RGBA
                 # keeps Pillow from warning about it.

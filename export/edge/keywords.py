@@ -1,8 +1,8 @@
 """Spot voice commands in WAV files with a dlapps keyword-spotter .tflite file.
 
-Needs numpy and a TFLite interpreter (ai-edge-litert or tflite-runtime);
-never TensorFlow, SciPy or dlapps. Copy this file and `litert.py` to the
-device together.
+Needs numpy and a TFLite interpreter (ai-edge-litert or tflite-runtime),
+and SciPy for WAVs that are not 16 kHz; never TensorFlow or dlapps. Copy
+this file and `litert.py` to the device together.
 
     python keywords.py speech_kws_int8.tflite yes.wav stop.wav --top-k 2
     yes.wav: yes (0.981), _unknown_ (0.010)
@@ -12,10 +12,11 @@ of 16 kHz mono audio in [-1, 1] (the model computes its own spectrogram);
 output `probabilities` float32 `[batch, classes]`. Labels come from
 `labels.txt` beside the .tflite file, line i = class i.
 
-WAV files: 8/16/32-bit PCM. Stereo is averaged to mono; other sample rates
-are resampled by linear interpolation (good enough for speech at 8-48 kHz;
-resample offline with a proper filter when accuracy matters); clips are
-zero-padded or centre-cropped to one second.
+WAV files, dlapps' audio contract (the same steps as `dlapps predict`, the
+SavedModel's `serve_wav` and the TF Serving client): 8/16/32-bit PCM scaled
+to [-1, 1]; channels averaged to mono; other sample rates resampled to
+16 kHz with SciPy's polyphase filter (`resample_poly`, anti-aliased, as
+dlapps does); clips centre-cropped or zero-padded at the end to one second.
 """
 
 import argparse
@@ -68,9 +69,23 @@ def read_wav(path, sample_rate=SAMPLE_RATE):
         samples /= float(np.iinfo(dtypes[width]).max + 1)
     audio = samples.reshape(-1, channels).mean(axis=1)
     if rate != sample_rate:
-        positions = np.arange(int(round(len(audio) * sample_rate / rate))) * (rate / sample_rate)
-        audio = np.interp(positions, np.arange(len(audio)), audio).astype(np.float32)
-    return audio
+        audio = resample(audio, rate, sample_rate, path)
+    return audio.astype(np.float32)
+
+
+def resample(audio, rate, target_rate=SAMPLE_RATE, path="audio"):
+    """Polyphase, anti-aliased resampling, the filter dlapps uses (needs SciPy)."""
+    from math import gcd
+
+    try:
+        from scipy.signal import resample_poly
+    except ImportError:
+        raise EdgeError(
+            f"{path} is {rate} Hz: resampling to {target_rate} Hz needs SciPy "
+            f"(pip install scipy), or convert it: ffmpeg -i {path} -ar {target_rate} out.wav"
+        ) from None
+    divisor = gcd(int(rate), int(target_rate))
+    return resample_poly(audio, target_rate // divisor, rate // divisor).astype(np.float32)
 
 
 def fit_length(audio, samples=CLIP_SAMPLES):

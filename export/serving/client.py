@@ -18,7 +18,9 @@ Two signatures of an exported image classifier:
     cat.png: cat (0.981)
     python export/serving/client.py --signature raw --size 28x28 --channels 1 seven.png
 
-Speech (16-bit PCM WAV files at 16 kHz; read with the standard library):
+Speech (PCM WAV files; 16 kHz ones are read with the standard library, other
+rates resampled with SciPy's polyphase filter as dlapps does; long clips are
+centre-cropped):
 
     python export/serving/client.py --model speech_kws --wav yes.wav      # serve_wav: the file
     yes.wav: yes (0.993)
@@ -42,6 +44,9 @@ import urllib.request
 import wave
 
 # --signature -> (SavedModel signature name, its input name)
+SAMPLE_RATE = 16000
+KWS_SAMPLES = 16000  # speech_kws: one second
+STT_SAMPLES = 48000  # speech_stt: up to three seconds
 SIGNATURES = {"raw": ("serving_default", "images"), "bytes": ("serve_bytes", "image_bytes")}
 
 
@@ -90,31 +95,68 @@ def build_text_body(sentences, signature="serving_default", columnar=False):
     return {"signature_name": signature, "instances": [{"sentences": s} for s in sentences]}
 
 
-def read_wav(path, samples=None):
-    """A 16-bit PCM WAV at 16 kHz as floats in [-1, 1], channels averaged.
-
-    With `samples`, the clip is cut or zero-padded to that length (16000
-    for speech_kws, 48000 for speech_stt's 3 s).
-    """
+def read_wav_file(path):
+    """`(rate, channels, sample width, frames)` of a PCM WAV file."""
     try:
         with wave.open(str(path), "rb") as file:
             rate, width = file.getframerate(), file.getsampwidth()
             channels, frames = file.getnchannels(), file.readframes(file.getnframes())
-    except (wave.Error, EOFError) as error:
+    except (OSError, wave.Error, EOFError) as error:
         raise ClientError(f"{path} is not a PCM WAV file ({error})") from None
-    if rate != 16000 or width != 2:
-        raise ClientError(
-            f"{path} is {rate} Hz, {8 * width}-bit: the speech models take 16 kHz 16-bit PCM; "
-            "convert it first (e.g. sox in.wav -r 16000 -b 16 out.wav)"
-        )
-    values = memoryview(frames).cast("h")
+    if not frames:
+        raise ClientError(f"{path} holds no samples")
+    return rate, channels, width, frames
+
+
+def is_model_rate_wav(path):
+    """True for the WAVs `serve_wav` decodes itself: 16-bit PCM at 16 kHz."""
+    rate, _, width, _ = read_wav_file(path)
+    return rate == SAMPLE_RATE and width == 2
+
+
+def read_wav(path, samples=None):
+    """A PCM WAV as floats in [-1, 1] at 16 kHz: dlapps' audio contract.
+
+    The same steps as `dlapps predict` and the edge runner: 8/16/32-bit
+    samples scaled to [-1, 1], channels averaged, other rates resampled with
+    SciPy's polyphase filter (`resample_poly`, anti-aliased; only these
+    files need NumPy and SciPy), and with `samples` the clip is centre-cropped
+    or zero-padded at the end to that length (16000 for speech_kws, 48000
+    for speech_stt's 3 s).
+    """
+    rate, channels, width, frames = read_wav_file(path)
+    codes = {1: "B", 2: "h", 4: "i"}
+    if width not in codes:
+        raise ClientError(f"{path}: {8 * width}-bit samples are not supported: use 16-bit PCM")
+    values = memoryview(frames).cast(codes[width])
+    offset, scale = (128.0, 128.0) if width == 1 else (0.0, float(2 ** (8 * width - 1)))
     audio = [
-        sum(values[i + c] for c in range(channels)) / (channels * 32768.0)
+        (sum(values[i + c] for c in range(channels)) / channels - offset) / scale
         for i in range(0, len(values), channels)
     ]
+    if rate != SAMPLE_RATE:
+        audio = _resample(audio, rate, path)
     if samples is not None:
-        audio = audio[:samples] + [0.0] * max(0, samples - len(audio))
+        start = max(0, (len(audio) - samples) // 2)
+        audio = audio[start : start + samples]
+        audio = audio + [0.0] * (samples - len(audio))
     return audio
+
+
+def _resample(audio, rate, path):
+    from math import gcd
+
+    try:
+        import numpy as np
+        from scipy.signal import resample_poly
+    except ImportError:
+        raise ClientError(
+            f"{path} is {rate} Hz: resampling to 16 kHz needs numpy and scipy "
+            "(pip install numpy scipy), or convert it (sox in.wav -r 16000 out.wav)"
+        ) from None
+    divisor = gcd(int(rate), SAMPLE_RATE)
+    resampled = resample_poly(np.asarray(audio, "float32"), SAMPLE_RATE // divisor, rate // divisor)
+    return resampled.astype("float32").tolist()
 
 
 def build_audio_body(waveforms=None, wav_files=None, columnar=False):
@@ -174,14 +216,21 @@ def write_netpbm(path, image):
 def load_pixels(path, height, width, channels):
     """Decode and resize an image into `[height][width][channels]` uint8 lists.
 
+    dlapps' image contract, as in `dlapps predict` and the edge runner:
+    the first frame, turned upright by its EXIF orientation, converted to
+    "L" or "RGB" (palettes through RGBA) and resized with Pillow's bilinear
+    filter, which widens with the shrink factor as TF's antialiased
+    bilinear resize does (within one grey level of it).
+
     Example:
 
     >>> len(load_pixels("seven.png", 28, 28, 1)[0][0])
     1
     """
-    from PIL import Image  # only raw mode needs Pillow
+    from PIL import Image, ImageOps  # only raw mode needs Pillow
 
     with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image)
         if image.mode == "P":
             image = image.convert("RGBA")  # palette transparency, without a warning
         image = image.convert("L" if channels == 1 else "RGB")
@@ -191,6 +240,32 @@ def load_pixels(path, height, width, channels):
         [list(data[y * row + x * channels : y * row + (x + 1) * channels]) for x in range(width)]
         for y in range(height)
     ]
+
+
+def upright_image_bytes(path):
+    """The file's bytes, or a PNG of it turned upright when its EXIF orientation says so.
+
+    `serve_bytes` decodes pixels as stored (TensorFlow ignores EXIF), so a
+    phone photo taken sideways is rotated here, as `dlapps predict` would.
+    """
+    with open(path, "rb") as file:
+        content = file.read()
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:
+        return content
+    import io
+
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            if image.getexif().get(0x0112, 1) == 1:  # Orientation: as stored
+                return content
+            upright = ImageOps.exif_transpose(image)
+            buffer = io.BytesIO()
+            upright.save(buffer, format="PNG")
+            return buffer.getvalue()
+    except OSError:
+        return content  # the server names what it cannot decode
 
 
 def input_size(size=None, channels=None, report_path=None):
@@ -300,14 +375,14 @@ def _run(args):
         return 0
     if args.text:
         body = build_text_body(args.images)
-    elif args.wav and args.model.endswith("kws"):
-        for path in args.images:
-            read_wav(path)  # a clear error here rather than a decode error on the server
+    elif args.wav and args.model.endswith("kws") and all(map(is_model_rate_wav, args.images)):
+        # serve_wav decodes, averages channels and centre-crops as dlapps does.
         body = build_audio_body(wav_files=_read_files(args.images))
     elif args.wav:
-        body = build_audio_body([read_wav(path, samples=48000) for path in args.images])
+        samples = KWS_SAMPLES if args.model.endswith("kws") else STT_SAMPLES
+        body = build_audio_body([read_wav(path, samples=samples) for path in args.images])
     elif args.signature == "bytes":
-        body = build_body("bytes", _read_files(args.images))
+        body = build_body("bytes", [upright_image_bytes(path) for path in args.images])
     else:
         size = input_size(args.size, args.channels, args.report)
         body = build_body("raw", [load_pixels(path, *size) for path in args.images])
