@@ -138,7 +138,8 @@ def prepare_run_directory(workdir, fingerprint, restart=False):
 
     An unfinished run (a `backup/` directory) with the same fingerprint is
     kept, so training resumes. With `restart`, or when no run is unfinished,
-    the backup and `best.keras` go and `run.json` describes the new run.
+    the backup and the best checkpoints (`best*.keras`) go and `run.json`
+    describes the new run.
 
     Returns:
         True when the run resumes.
@@ -162,7 +163,8 @@ def prepare_run_directory(workdir, fingerprint, restart=False):
             "pass --restart to start over, or --workdir to keep both"
         )
     shutil.rmtree(backup, ignore_errors=True)
-    (workdir / "best.keras").unlink(missing_ok=True)
+    for checkpoint in workdir.glob("best*.keras"):  # best.keras, the GAN's best_generator.keras
+        checkpoint.unlink()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / FINGERPRINT_FILE).write_text(
         json.dumps(fingerprint, indent=2, sort_keys=True) + "\n", encoding="utf-8"

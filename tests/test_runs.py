@@ -72,12 +72,13 @@ def test_restart_discards_a_different_unfinished_run(tmp_path):
     assert runs.prepare_run_directory(tmp_path, {"app": "vision", "seed": 0}) is False
     (tmp_path / "backup").mkdir()  # then interrupted
     (tmp_path / "best.keras").write_bytes(b"an old run's model")
+    (tmp_path / "best_generator.keras").write_bytes(b"an old run's generator")
     assert runs.prepare_run_directory(tmp_path, {"app": "vision", "seed": 0}) is True
     with pytest.raises(UserError, match="seed 0 -> 2"):
         runs.prepare_run_directory(tmp_path, {"app": "vision", "seed": 2})
     assert runs.prepare_run_directory(tmp_path, {"app": "vision", "seed": 2}, restart=True) is False
     assert json.loads((tmp_path / "run.json").read_text())["seed"] == 2
-    assert not (tmp_path / "backup").exists() and not (tmp_path / "best.keras").exists()
+    assert not (tmp_path / "backup").exists() and not list(tmp_path.glob("best*.keras"))
 
 
 def test_fingerprint_holds_every_option_and_each_split_content(digits):
