@@ -50,9 +50,12 @@ class GanApp(Application):
     """Image generation with GANs trained by `model.fit`.
 
     Data: anything the vision app reads (`digits`, a folder, `tfds:NAME`),
-    scaled to [-1, 1]. Judged by the Fréchet distance on features of a
-    vision classifier trained on the same data and, when conditional, by
-    how often that classifier recognises the requested class.
+    scaled to [-1, 1]. Judged on the test images by the Fréchet distance on
+    features of a vision classifier trained on the run's own training split
+    (next to the floor of as many real training images) and, when
+    conditional, by how often that classifier recognises the requested
+    class. `runs/gan/best_generator.keras` is what `dlapps evaluate gan` and
+    `dlapps export gan` take.
     """
 
     name = "gan"
