@@ -7,10 +7,12 @@ Cloud Storage next to a TPU.
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 from dlapps.errors import UserError
 
@@ -122,3 +124,30 @@ def cached_arrays(prefix, parameters, build, cache_dir=None):
         partial.replace(path)
     with np.load(path) as stored:
         return {name: stored[name] for name in stored.files}
+
+
+def stratified_split(images, labels, test_fraction, validation_fraction, seed):
+    """Stratified train/validation/test split with a fixed seed.
+
+    Each held-out split gets at least one example of every class, so small
+    folders still split.
+    """
+    num_classes = len(np.unique(labels))
+    test_size = max(num_classes, math.ceil(len(labels) * test_fraction))
+    validation_size = max(num_classes, math.ceil(len(labels) * validation_fraction))
+    train_x, test_x, train_y, test_y = train_test_split(
+        images, labels, test_size=test_size, stratify=labels, random_state=seed
+    )
+    train_x, val_x, train_y, val_y = train_test_split(
+        train_x, train_y, test_size=validation_size, stratify=train_y, random_state=seed
+    )
+    return (train_x, train_y), (val_x, val_y), (test_x, test_y)
+
+
+def random_noise(rng, samples, std):
+    """White or brown (random-walk) noise, at standard deviation `std`."""
+    noise = rng.normal(size=samples)
+    if rng.random() < 0.5:
+        noise = np.cumsum(noise)
+        noise -= np.convolve(noise, np.ones(401) / 401, mode="same")  # drop the drift
+    return (noise / (noise.std() + 1e-12) * std).astype("float32")

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 
 def pyplot():
@@ -117,3 +118,32 @@ def save_image_grid(images, path, columns=8, scale=4):
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
     Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
     return path
+
+
+def plot_spectrograms(model, waveforms, titles, path, columns=4):
+    """Saves the log-mel features the model computes for each clip, one panel each.
+
+    Args:
+        model: a model whose layer "log_mel" is its front end.
+        waveforms: float32 `(n, samples)`.
+        titles: one title per clip (e.g. its label or transcript).
+        path: PNG to write.
+    """
+    import keras
+
+    front_end = keras.Model(model.input, model.get_layer("log_mel").output)
+    features = front_end.predict(waveforms, verbose=0)[..., 0]
+    plt = pyplot()
+    rows = -(-len(features) // columns)
+    width = 3 if features.shape[1] < 100 else 5
+    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, 2.6 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, feature, title in zip(axes.flat, features, titles, strict=False):
+        axis.imshow(feature.T, origin="lower", aspect="auto", cmap="magma")
+        axis.set_title(title, fontsize=9)
+    figure.suptitle("Log-mel spectrograms (time ->, mel band ^)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return Path(path)

@@ -20,12 +20,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dlapps.datasets import cached_arrays, class_folders, load_tfds_splits
+from dlapps.datasets import (
+    cached_arrays,
+    class_folders,
+    load_tfds_splits,
+    random_noise,
+    stratified_split,
+)
 from dlapps.errors import UserError
 from dlapps.speech import audio as audio_lib
 from dlapps.speech.fresh_process import call_in_fresh_process
 from dlapps.speech.synthesizer import SAMPLE_RATE, Synthesizer, Voice
-from dlapps.vision.data import stratified_split
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
@@ -124,15 +129,6 @@ def split_voices(synthesizer, seed=0):
     }
 
 
-def _noise(rng, samples, std):
-    """White or brown (random-walk) noise, at standard deviation `std`."""
-    noise = rng.normal(size=samples)
-    if rng.random() < 0.5:
-        noise = np.cumsum(noise)
-        noise -= np.convolve(noise, np.ones(401) / 401, mode="same")  # drop the drift
-    return (noise / (noise.std() + 1e-12) * std).astype("float32")
-
-
 def _speak_clip(synthesizer, rng, word, voice):
     """One word at a random rate, pitch, gain and position in a 1 s clip."""
     rate = rng.uniform(130, 230)
@@ -150,11 +146,11 @@ def _speak_clip(synthesizer, rng, word, voice):
     clip[start : start + len(audio)] = audio
     # A recording's noise floor, 25-45 dB under the speech.
     speech_rms = np.sqrt(np.mean(audio**2))
-    return clip + _noise(rng, CLIP_SAMPLES, speech_rms * 10 ** (-rng.uniform(25, 45) / 20))
+    return clip + random_noise(rng, CLIP_SAMPLES, speech_rms * 10 ** (-rng.uniform(25, 45) / 20))
 
 
 def _silence_clip(rng):
-    return _noise(rng, CLIP_SAMPLES, 10 ** rng.uniform(-4, -1.5))
+    return random_noise(rng, CLIP_SAMPLES, 10 ** rng.uniform(-4, -1.5))
 
 
 def generate_keywords(clips_per_class, voices, seed, synthesizer, description="clips"):

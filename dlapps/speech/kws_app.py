@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlapps import report
+from dlapps import metrics, report
 from dlapps.application import Application
 from dlapps.errors import UserError
 from dlapps.export import ExportSpec, TFLiteModel, load_saved_model, read_labels
@@ -12,7 +12,6 @@ from dlapps.export.tflite import is_tflite
 from dlapps.speech import audio as audio_lib
 from dlapps.speech import keyword_data, kws_serving
 from dlapps.speech.keyword_spotter import MEL_BINS, build_keyword_spotter
-from dlapps.vision import metrics
 
 CALIBRATION_EXAMPLES = 200
 NOISE_TEST_SNR_DB = 10
@@ -113,7 +112,7 @@ class KeywordSpottingApp(Application):
             metrics.plot_confusion_matrix(
                 result["confusion_matrix"], data.labels, figures_dir / "confusion_matrix.png"
             ),
-            plot_spectrograms(
+            report.plot_spectrograms(
                 model,
                 waveforms[picks],
                 [data.labels[labels[i]] for i in picks],
@@ -188,32 +187,3 @@ class KeywordSpottingApp(Application):
 
 def _waveforms(split):
     return split[0].astype("float32") / 32768.0
-
-
-def plot_spectrograms(model, waveforms, titles, path, columns=4):
-    """Saves the log-mel features the model computes for each clip, one panel each.
-
-    Args:
-        model: a model whose layer "log_mel" is its front end.
-        waveforms: float32 `(n, samples)`.
-        titles: one title per clip (e.g. its label or transcript).
-        path: PNG to write.
-    """
-    import keras
-
-    front_end = keras.Model(model.input, model.get_layer("log_mel").output)
-    features = front_end.predict(waveforms, verbose=0)[..., 0]
-    plt = report.pyplot()
-    rows = -(-len(features) // columns)
-    width = 3 if features.shape[1] < 100 else 5
-    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, 2.6 * rows), squeeze=False)
-    for axis in axes.flat:
-        axis.axis("off")
-    for axis, feature, title in zip(axes.flat, features, titles, strict=False):
-        axis.imshow(feature.T, origin="lower", aspect="auto", cmap="magma")
-        axis.set_title(title, fontsize=9)
-    figure.suptitle("Log-mel spectrograms (time ->, mel band ^)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return Path(path)

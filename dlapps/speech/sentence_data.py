@@ -21,13 +21,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dlapps.datasets import cached_arrays
+from dlapps.datasets import cached_arrays, random_noise, stratified_split
 from dlapps.errors import UserError
 from dlapps.speech import audio as audio_lib
 from dlapps.speech.fresh_process import call_in_fresh_process
-from dlapps.speech.keyword_data import _noise, split_voices
+from dlapps.speech.keyword_data import split_voices
 from dlapps.speech.synthesizer import SAMPLE_RATE, Synthesizer, Voice
-from dlapps.vision.data import stratified_split
 
 # Index 0 is the CTC blank; characters are 1..len(ALPHABET).
 ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"
@@ -157,7 +156,7 @@ def generate_sentences(count, voices, seed, synthesizer, description="sentence")
         clip = np.zeros(CLIP_SAMPLES, "float32")
         clip[start : start + len(spoken)] = spoken
         rms = np.sqrt(np.mean(spoken**2))
-        clip += _noise(rng, CLIP_SAMPLES, rms * 10 ** (-rng.uniform(25, 45) / 20))
+        clip += random_noise(rng, CLIP_SAMPLES, rms * 10 ** (-rng.uniform(25, 45) / 20))
         clips[index] = np.round(np.clip(clip, -1, 1) * 32767)
         texts.append(text)
         if index % 100 == 0 or index == count - 1:

@@ -5,13 +5,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from dlapps import report
 from dlapps.application import Application
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
 from dlapps.export.tflite import is_tflite, unrolled_copy
 from dlapps.speech import audio as audio_lib
 from dlapps.speech import sentence_data
-from dlapps.speech.kws_app import plot_spectrograms
 from dlapps.speech.speech_to_text import (
     build_speech_to_text,
     ctc_loss,
@@ -109,7 +109,7 @@ class SpeechToTextApp(Application):
             np.mean([h == t for h, t in zip(hypotheses, texts, strict=False)])
         )
         titles = [f"{t}\n-> {h}" for t, h in zip(texts[:4], hypotheses[:4], strict=True)]
-        figure = plot_spectrograms(
+        figure = report.plot_spectrograms(
             model, waveforms[:4], titles, Path(figures_dir) / "spectrograms.png", columns=2
         )
         examples = [

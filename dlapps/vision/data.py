@@ -6,7 +6,6 @@ batched `tf.data` pipeline.
 """
 
 import dataclasses
-import math
 
 import keras
 import numpy as np
@@ -15,7 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
 from dlapps import datasets
-from dlapps.datasets import load_tfds_splits, readable
+from dlapps.datasets import load_tfds_splits, readable, stratified_split
 from dlapps.errors import UserError
 from dlapps.vision.image_preprocessor import resize_images
 
@@ -81,24 +80,6 @@ class ImageData:
             "validation": len(self.validation[1]),
             "test": len(self.test[1]),
         }
-
-
-def stratified_split(images, labels, test_fraction, validation_fraction, seed):
-    """Stratified train/validation/test split with a fixed seed.
-
-    Each held-out split gets at least one example of every class, so small
-    folders still split.
-    """
-    num_classes = len(np.unique(labels))
-    test_size = max(num_classes, math.ceil(len(labels) * test_fraction))
-    validation_size = max(num_classes, math.ceil(len(labels) * validation_fraction))
-    train_x, test_x, train_y, test_y = train_test_split(
-        images, labels, test_size=test_size, stratify=labels, random_state=seed
-    )
-    train_x, val_x, train_y, val_y = train_test_split(
-        train_x, train_y, test_size=validation_size, stratify=train_y, random_state=seed
-    )
-    return (train_x, train_y), (val_x, val_y), (test_x, test_y)
 
 
 def load_digits(seed=0, test_fraction=0.2, validation_fraction=0.1):

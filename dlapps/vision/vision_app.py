@@ -4,12 +4,13 @@ from pathlib import Path
 
 import numpy as np
 
+from dlapps import metrics
 from dlapps.application import Application
 from dlapps.errors import UserError
 from dlapps.export import ExportSpec, TFLiteModel, load_saved_model, read_labels
 from dlapps.export.tflite import is_tflite
 from dlapps.vision import data as vision_data
-from dlapps.vision import metrics, serving
+from dlapps.vision import serving
 from dlapps.vision.backbones import BACKBONES
 from dlapps.vision.image_classifier import build_image_classifier
 from dlapps.vision.image_preprocessor import resize_images
