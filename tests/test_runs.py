@@ -121,7 +121,7 @@ def test_evaluate_refuses_a_folder_whose_content_changed(tmp_path, capsys):
         (tmp_path / "photos" / name).mkdir(parents=True)
         for index in range(8):
             Image.new("L", (12, 12), grey + index).save(tmp_path / "photos" / name / f"{index}.png")
-    options = {"image_size": (12, 12)}
+    options = {"image_size": (12, 12), "backbone": "small_cnn"}  # not the transfer default
     photos = str(tmp_path / "photos")
     training.run(VisionApp(), _config(tmp_path, data=photos, epochs=1, options=options))
     Image.new("L", (12, 12), 99).save(tmp_path / "photos" / "dark" / "new.png")

@@ -62,18 +62,30 @@ def test_folder_of_shapes_trains_to_95_percent(tmp_path, shapes_folder):
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_and_hands_back_a_float32_model(tmp_path, precision):
     import keras
+    import numpy as np
 
-    config = _config(tmp_path, epochs=1, precision=precision)
+    # float16 is emulated on CPUs (the default-width CNN takes minutes for one
+    # epoch), so a narrow CNN without augmentation: this test is about the
+    # policy round trip, not accuracy.
+    options = {"cnn_filters": (8, 16), "augment": False}
+    config = _config(tmp_path, epochs=3, precision=precision, options=options)
     result = training.run(get_application("vision"), config)
     assert result.report["training"]["precision"] == precision
     assert result.model.dtype_policy.name == "float32"
-    assert result.metrics["accuracy"] > 0.1
     assert keras.mixed_precision.global_policy().name == "float32"
+    # The handed-back model computes in float32 and gives finite,
+    # input-dependent answers (not one class for every image).
+    images = result.data.test[0][:200]
+    probabilities = keras.ops.convert_to_numpy(result.model(images, training=False))
+    assert probabilities.dtype == np.float32
+    assert np.isfinite(probabilities).all()
+    assert len(np.unique(probabilities.argmax(axis=-1))) > 1
 
 
 def test_jit_compile_on_trains_with_xla(tmp_path):
     # Keras' random augmentation layers do not support XLA, so leave them out.
-    config = _config(tmp_path, epochs=1, jit_compile="on", options={"augment": False})
+    options = {"augment": False, "cnn_filters": (8, 16)}  # narrow: XLA compiles it faster
+    config = _config(tmp_path, epochs=1, jit_compile="on", options=options)
     result = training.run(get_application("vision"), config)
     assert result.report["training"]["jit_compile"] is True
 
