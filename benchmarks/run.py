@@ -192,7 +192,7 @@ def bench_vision_transfer(workdir, settings):
     """
     quick = settings.quick
     root = Path(workdir)
-    photos = write_photo_tiles_folder(root / "photo_tiles", tiles_per_class=6 if quick else 30)
+    photos = write_photo_tiles_folder(root / "photo_tiles", tiles_per_class=6 if quick else 24)
     data = vision.load_image_folder(photos, image_size=(224, 224))
     calibration = data.train[0][:: max(1, len(data.train[0]) // 100)]
     print("vision_transfer: ImageNet top-5 on sample photos", file=sys.stderr)
