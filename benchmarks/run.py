@@ -194,7 +194,8 @@ def bench_vision_transfer(workdir, settings):
     """
     quick = settings.quick
     root = Path(workdir)
-    photos = write_photo_tiles_folder(root / "photo_tiles", tiles_per_class=6 if quick else 30)
+    tiles = 6 if quick else getattr(settings, "photo_tiles", 24)
+    photos = write_photo_tiles_folder(root / "photo_tiles", tiles_per_class=tiles)
     data = vision.load_image_folder(photos, image_size=(224, 224))
     calibration = data.train[0][:: max(1, len(data.train[0]) // 100)]
     print("vision_transfer: ImageNet top-5 on sample photos", file=sys.stderr)
@@ -253,6 +254,7 @@ def bench_vision_transfer(workdir, settings):
         "imagenet_top5": imagenet,
         "photos": {
             "classes": len(PHOTOGRAPHS),
+            "tiles_per_class": tiles,
             "images": sum(len(s[1]) for s in (data.train, data.validation, data.test)),
             "test_images": len(data.test[1]),
             "split": "unseen tiles of the same photographs (no pixel shared with training)",
@@ -1411,6 +1413,12 @@ def main():
         "--quick",
         action="store_true",
         help="a smoke run with tiny settings (numbers meaningless), into a scratch folder",
+    )
+    parser.add_argument(
+        "--photo-tiles",
+        type=int,
+        default=24,
+        help="vision_transfer: tiles of each sample photograph (10-30; default 24)",
     )
     parser.add_argument(
         "--render",
