@@ -221,6 +221,12 @@ def bench_speech_to_text(workdir, settings):
 def bench_translation(workdir, settings):
     """Numbers and dates (Transformer, with --full the GRU), then real English-Spanish pairs."""
     seed, quick = settings.seeds[0], settings.quick
+    # Real text first, and saved at once: it is the longer and the more telling run.
+    real_text = bench_translation_real(workdir, settings)
+    settings.figures.mkdir(parents=True, exist_ok=True)
+    (settings.figures.parent / "translation_real_text.json").write_text(
+        json.dumps(real_text, indent=1, default=str), encoding="utf-8"
+    )
     models = {}
     for architecture in ("transformer", "gru") if settings.full else ("transformer",):
         print(f"translation: {architecture}, seed {seed}", file=sys.stderr)
@@ -239,7 +245,7 @@ def bench_translation(workdir, settings):
             "files": _file_rows(result.report, "identical_to_keras"),
             "examples": result.report["evaluation"]["examples"][:6],
         }
-    return {"seed": seed, "models": models, "real_text": bench_translation_real(workdir, settings)}
+    return {"seed": seed, "models": models, "real_text": real_text}
 
 
 def bench_translation_real(workdir, settings):
