@@ -345,28 +345,28 @@ def _translation_throughput(tsv, seed, steps, batch_size=64, warmup=10):
     return results
 
 
-def _decoding_speed(model, data, sentences=64):
+def _decoding_speed(model, data, sentences=32):
     """ms per sentence of greedy and beam decoding in Keras (tf.function), cached or not."""
     from dlapps.translation import decoding
 
     source_ids = tf.constant(data.encode_sources(data.test_sources[:sentences]))
-    speeds = {}
-    for name, decode in {
+    decoders = {
         "greedy": decoding.greedy_decode,
         "beam": lambda m, ids, use_cache: decoding.beam_search(m, ids, 4, use_cache=use_cache),
-    }.items():
+    }
+    speeds, tokens = {}, {}
+    for name, decode in decoders.items():
         for cached in (False, True):
+            label = f"{name}_{'cached' if cached else 'uncached'}"
             function = tf.function(lambda ids, d=decode, c=cached: d(model, ids, use_cache=c))
-            outputs = function(source_ids)  # traces
+            tokens[label] = function(source_ids).numpy()  # traces
             for batch_size in (1, sentences):
                 batch = source_ids[:batch_size]
-                function(batch)
-                key = f"{name}_{'cached' if cached else 'uncached'}_batch_{batch_size}"
-                milliseconds = benchmark.median_latency_ms(lambda b=batch, f=function: f(b))
-                speeds[key] = milliseconds / batch_size
-            speeds[f"{name}_{'cached' if cached else 'uncached'}_ids"] = outputs.numpy()
-    for name in ("greedy", "beam"):
-        same = np.array_equal(speeds.pop(f"{name}_cached_ids"), speeds.pop(f"{name}_uncached_ids"))
+                milliseconds = benchmark.median_latency_ms(
+                    lambda b=batch, f=function: f(b), warmup=1, repeats=10, max_seconds=3.0
+                )
+                speeds[f"{label}_batch_{batch_size}"] = milliseconds / batch_size
+        same = np.array_equal(tokens[f"{name}_cached"], tokens[f"{name}_uncached"])
         speeds[f"{name}_cache_gives_same_tokens"] = bool(same)
     return speeds
 
