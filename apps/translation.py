@@ -44,10 +44,7 @@ train_dataset, validation_dataset = translation.make_datasets(
 )
 
 """
-## Model
-
-The encoder reads the source; the decoder predicts each target token from
-the tokens before it (teacher forcing) and from the encoder's output.
+## Model: the decoder predicts each target token from the ones before it and the source
 """
 builder = {"transformer": translation.build_transformer, "gru": translation.build_gru_translator}
 sizes = (
@@ -92,7 +89,7 @@ model.fit(
 )
 
 """
-## Evaluation: translate the unseen test sentences, score against all their references
+## Evaluation: unseen test sentences, scored against all their references
 """
 application = translation.TranslationApp()
 data.decoding = "beam" if real_text else "greedy"
@@ -102,10 +99,7 @@ for example in details["examples"][:5]:
     print(f"  {example['source']} -> {example['translation']}")
 
 """
-## Export
-
-The SavedModel tokenizes, decodes and detokenizes in its graph:
-`serving_default` takes a batch of strings and returns strings.
+## Export: the SavedModel tokenizes, decodes and detokenizes; strings in, strings out
 """
 exported = export_model(application.export_spec(model, data), args.output, metrics, figures=figures)
 print(report.format_summary(exported))
