@@ -35,7 +35,7 @@ def gettext_pairs(pattern=CATALOGS, min_words=3, max_words=25):
         try:
             with open(path, "rb") as file:
                 catalog = gettext.GNUTranslations(file)._catalog
-        except (OSError, UnicodeDecodeError, gettext.error if hasattr(gettext, "error") else OSError):
+        except (OSError, UnicodeDecodeError):  # not a readable catalog
             continue
         for english, spanish in catalog.items():
             if not isinstance(english, str) or not isinstance(spanish, str):
