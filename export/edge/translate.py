@@ -14,8 +14,9 @@ inside the model (beam search for a model trained on real text, greedy for
 the built-in data: `report.json` says which), builtin ops only, with a
 key/value cache. Sentences longer than `source_length` tokens are cut.
 Tokenizing is WordPiece's greedy longest match over the whole sentence
-with `source_vocabulary.txt` (later pieces carry a "##" prefix); detokenizing joins the `target_vocabulary.txt` pieces up to
-`[END]`, dropping "##". This is exactly what tensorflow-text's
+with `source_vocabulary.txt` (later pieces carry a "##" prefix);
+detokenizing joins the `target_vocabulary.txt` pieces up to `[END]`,
+dropping "##". This is exactly what tensorflow-text's
 `FastWordpieceTokenizer(no_pretokenization=True)` does inside the
 SavedModel, so both give the same translations.
 """
