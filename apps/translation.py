@@ -73,7 +73,7 @@ model.compile(
     loss=translation.MaskedCrossEntropy(label_smoothing=0.1 if real_text else 0.0),
     metrics=[translation.masked_accuracy],
 )
-anneal = translation.AnnealToBudget(
+anneal = callbacks.AnnealToBudget(
     1e-3, steps_per_epoch * args.epochs, steps_per_epoch, seconds=args.minutes * 60
 )
 model.fit(

@@ -297,7 +297,7 @@ def test_length_buckets_batch_every_pair_once_padded_to_its_own_longest():
 
 
 def test_learning_rate_warms_up_then_reaches_zero_when_the_budget_ends():
-    from dlapps.translation.budget_schedule import AnnealToBudget
+    from dlapps.callbacks import AnnealToBudget
 
     anneal = AnnealToBudget(1e-3, total_steps=1000, warmup_steps=10, seconds=60)
     anneal._start = __import__("time").monotonic()

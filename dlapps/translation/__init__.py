@@ -10,7 +10,6 @@ Example:
 ...     source_length=data.source_length, target_length=data.target_length)
 """
 
-from dlapps.translation.budget_schedule import AnnealToBudget
 from dlapps.translation.decoding import beam_search, greedy_decode
 from dlapps.translation.losses import MaskedCrossEntropy, masked_accuracy
 from dlapps.translation.parallel_data import ParallelData, load_parallel_data, load_tsv
@@ -32,7 +31,6 @@ from dlapps.translation.translation_app import (
 from dlapps.translation.translation_metrics import translation_scores
 
 __all__ = [
-    "AnnealToBudget",
     "MaskedCrossEntropy",
     "ParallelData",
     "PositionalEmbedding",

@@ -8,12 +8,12 @@ import numpy as np
 import tensorflow as tf
 
 from dlapps.application import Application
+from dlapps.callbacks import AnnealToBudget
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
 from dlapps.export.tflite import RECURRENT_LAYERS, is_tflite, unrolled_copy
 from dlapps.translation import decoding as decoding_lib
 from dlapps.translation import parallel_data, seq2seq
-from dlapps.translation.budget_schedule import AnnealToBudget
 from dlapps.translation.losses import MaskedCrossEntropy, masked_accuracy
 from dlapps.translation.tokenizer import END_ID, PAD_ID, START_ID, VOCABULARIES, SubwordTokenizer
 from dlapps.translation.translation_metrics import plot_translations, translation_scores
