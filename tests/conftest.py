@@ -130,3 +130,33 @@ def pytest_collection_modifyitems(items):
         return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
     items.sort(key=rank)  # stable
+
+
+@pytest.fixture
+def run_app_script():
+    """`run(script, tmp_path, *flags, cache=False)`: runs `apps/<script>.py`, returns stdout.
+
+    Exports go to `tmp_path/out`, checkpoints to `tmp_path/runs`; `cache`
+    gives the run its own `DLAPPS_CACHE`. Fails the test with the end of
+    stderr when the script exits non-zero.
+    """
+    return _run_app_script
+
+
+def _run_app_script(script, tmp_path, *flags, cache=False):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DLAPPS_CACHE": str(tmp_path / "cache")} if cache else None
+    result = subprocess.run(
+        [sys.executable, str(repo / "apps" / f"{script}.py"), *flags]
+        + ["--output", str(tmp_path / "out"), "--workdir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
