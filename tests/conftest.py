@@ -45,14 +45,9 @@ def trained_vision(tmp_path_factory):
 
 def load_serving_client():
     """export/serving/client.py as a module (it is a script, not part of the package)."""
-    import importlib.util
-    from pathlib import Path
+    from scripts import ROOT, load_script
 
-    path = Path(__file__).resolve().parents[1] / "export" / "serving" / "client.py"
-    spec = importlib.util.spec_from_file_location("serving_client", path)
-    client = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(client)
-    return client
+    return load_script("serving_client", ROOT / "export" / "serving" / "client.py")
 
 
 def call_like_tf_serving(saved_model_path, body):

@@ -6,7 +6,6 @@ output uint8 `images`), exports them with `keras.export.ExportArchive` and
 converts them to float32 .tflite files.
 """
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 EDGE = ROOT / "export" / "edge"
@@ -22,17 +22,8 @@ LABELS = ["a", "b", "c"]
 LATENT = 8
 
 
-def _load(name, path):
-    # export/ is a folder of scripts, not a package: load the files directly.
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-litert = _load("litert", EDGE / "litert.py")  # generate.py does `import litert`
-edge = _load("edge_generate", EDGE / "generate.py")
+litert = load_script("litert", EDGE / "litert.py")  # generate.py does `import litert`
+edge = load_script("edge_generate", EDGE / "generate.py")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ converts it to a float32 and a full-int8 .tflite file.
 """
 
 import base64
-import importlib.util
 import json
 import re
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 EDGE = ROOT / "export" / "edge"
@@ -24,18 +24,9 @@ SERVING = ROOT / "export" / "serving"
 LABELS = ["a", "b", "c"]
 
 
-def _load(name, path):
-    # export/ is a folder of scripts, not a package: load the files directly.
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-litert = _load("litert", EDGE / "litert.py")  # classify.py does `import litert`
-edge = _load("edge_classify", EDGE / "classify.py")
-client = _load("serving_client", SERVING / "client.py")
+litert = load_script("litert", EDGE / "litert.py")  # classify.py does `import litert`
+edge = load_script("edge_classify", EDGE / "classify.py")
+client = load_script("serving_client", SERVING / "client.py")
 
 
 def _write_images(folder):
@@ -241,7 +232,7 @@ def test_models_config_serves_every_app_and_is_generated_from_saved_models(tmp_p
     assert dict(configs) == {name: f"/models/{name}" for name in application_names()}
     assert len(re.findall(r"model_version_policy\s*{\s*latest\s*{", text)) == len(configs)
 
-    make_config = _load("make_config", SERVING / "make_config.py")
+    make_config = load_script("make_config", SERVING / "make_config.py")
     (tmp_path / "vision" / "1").mkdir(parents=True)
     (tmp_path / "vision" / "1" / "saved_model.pb").write_bytes(b"")
     (tmp_path / "gan" / ".staging-x").mkdir(parents=True)  # not a version yet

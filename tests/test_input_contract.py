@@ -13,13 +13,12 @@ The contracts (written out in docs/guide.md, "Inputs"):
   model's length. Waveforms agree within 1e-4.
 """
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from scripts import load_script
 
 from dlapps import cli
 from dlapps.speech import audio as dlapps_audio
@@ -29,17 +28,9 @@ PROBABILITY_TOLERANCE = 0.05
 WAVEFORM_TOLERANCE = 1e-4
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-litert = _load("litert", ROOT / "export" / "edge" / "litert.py")
-edge_classify = _load("edge_classify", ROOT / "export" / "edge" / "classify.py")
-edge_keywords = _load("edge_keywords", ROOT / "export" / "edge" / "keywords.py")
+litert = load_script("litert", ROOT / "export" / "edge" / "litert.py")
+edge_classify = load_script("edge_classify", ROOT / "export" / "edge" / "classify.py")
+edge_keywords = load_script("edge_keywords", ROOT / "export" / "edge" / "keywords.py")
 
 
 @pytest.fixture(scope="module")
