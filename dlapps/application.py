@@ -6,6 +6,11 @@ scope) -> `compile_arguments` -> `model.fit` on `datasets` -> `evaluate` ->
 `export_spec` (for `dlapps.export.export_model`). `predict` serves the CLI.
 After the first `model.fit`, `next_phase` may ask for further phases (e.g.
 fine-tuning a pretrained backbone after training a new head on it).
+
+An app that needs a command of its own beside train/evaluate/export/predict
+(face enrolment, watching an agent play) lists it in `commands()`; the CLI
+adds every app's commands as `dlapps NAME MODEL ...` and runs them on the app
+that exported MODEL.
 """
 
 import dataclasses
@@ -20,6 +25,30 @@ APPLICATIONS = {
     "speech_stt": "dlapps.speech.stt_app:SpeechToTextApp",
     "translation": "dlapps.translation.translation_app:TranslationApp",
 }
+
+
+@dataclasses.dataclass
+class AppCommand:
+    """A command of an app's own: `dlapps NAME MODEL [arguments]`.
+
+    `MODEL` is an exported version directory or a file in one; the CLI finds
+    which app exported it and calls that app's command of this name.
+
+    Attributes:
+        name: the command, e.g. `"enroll"`.
+        help: one line for `dlapps --help`.
+        example: the usage example shown by `dlapps NAME --help`.
+        add_arguments: `add_arguments(parser)` adds the command's arguments
+            (`model` is already there).
+        run: `run(args)` does the work and returns the lines to print;
+            mistakes raise `dlapps.errors.UserError`.
+    """
+
+    name: str
+    help: str
+    example: str
+    add_arguments: object
+    run: object
 
 
 @dataclasses.dataclass
@@ -122,6 +151,10 @@ class Application:
     def predict(self, model_path, inputs, options):
         """Runs an exported model on user inputs; returns lines to print."""
         raise NotImplementedError
+
+    def commands(self):
+        """The app's own commands (a list of `AppCommand`); none by default."""
+        return []
 
 
 def application_names():

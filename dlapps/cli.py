@@ -217,6 +217,8 @@ def build_parser():
     demo.add_argument("--workdir", default="runs")
     demo.add_argument("--epochs", type=_positive_int, help="override each app's default")
 
+    _app_commands(commands)
+
     launch = command("launch", "run multi-worker training in N local processes (TF_CONFIG each)")
     _add_common(launch)
     launch.add_argument("--workers", type=_positive_int, default=2, help="worker processes")
@@ -227,6 +229,46 @@ def build_parser():
         "train_command", nargs=argparse.REMAINDER, help="train APP [options], as for dlapps train"
     )
     return parser
+
+
+def _app_commands(commands):
+    """Adds each app's own commands (`AppCommand`) as `dlapps NAME MODEL ...`."""
+    from dlapps.application import application_names, get_application
+
+    APP_COMMANDS.clear()
+    for app_name in application_names():
+        for app_command in get_application(app_name).commands():
+            if app_command.name in COMMANDS or app_command.name in APP_COMMANDS:
+                raise RuntimeError(f"two commands are called {app_command.name!r}")
+            sub = commands.add_parser(
+                app_command.name,
+                help=f"{app_name}: {app_command.help}",
+                description=app_command.help,
+                epilog=app_command.example,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+            _add_common(sub)
+            sub.add_argument("model", help=f"saved_models/{app_name}/VERSION or a file in one")
+            app_command.add_arguments(sub)
+            APP_COMMANDS[app_command.name] = app_name
+
+
+def _run_app_command(args, out):
+    """Runs an app's own command on the app that exported `args.model`."""
+    from dlapps.application import get_application
+
+    if not Path(args.model).exists():
+        raise UserError(f"{args.model} does not exist: pass saved_models/APP/VERSION")
+    owner = APP_COMMANDS[args.command]
+    app_name = _resolve_app(args.model)
+    if app_name != owner:
+        raise UserError(
+            f"{args.model} is a {app_name} model; `dlapps {args.command}` works with {owner} models"
+        )
+    for app_command in get_application(app_name).commands():
+        if app_command.name == args.command:
+            for line in app_command.run(args):
+                print(line, file=out)
 
 
 def _config_from_args(args):
@@ -450,6 +492,9 @@ COMMANDS = {
     "launch": _launch,
 }
 
+# Filled by build_parser from each app's `commands()`: command name -> app name.
+APP_COMMANDS = {}
+
 
 def _quiet_tensorflow():
     """Silences TensorFlow's C++ start-up logs (e.g. `failed call to cuInit` without a GPU).
@@ -472,7 +517,7 @@ def main(argv=None):
     try:
         # Parsing is inside: app flag types and app imports may raise UserError too.
         args = build_parser().parse_args(argv)
-        COMMANDS[args.command](args, sys.stdout)
+        COMMANDS.get(args.command, _run_app_command)(args, sys.stdout)
     except UserError as error:
         if debug:
             raise

@@ -228,3 +228,37 @@ def test_no_cuda_error_on_a_machine_without_a_gpu():
     )
     assert result.returncode == 0, result.stderr
     assert "cuInit" not in result.stderr and "CUDA error" not in result.stderr
+
+
+def test_an_apps_own_command_runs_on_the_model_that_app_exported(capsys, monkeypatch, tmp_path):
+    from dlapps import application
+
+    class Toy(application.Application):
+        name = "toy"
+        description = "a toy app with a command of its own"
+
+        def commands(self):
+            def add_arguments(parser):
+                parser.add_argument("--times", type=int, default=2)
+
+            def run(args):
+                return [f"hello from {args.model}"] * args.times
+
+            return [
+                application.AppCommand("greet", "says hello", "dlapps greet M", add_arguments, run)
+            ]
+
+    monkeypatch.setitem(application.APPLICATIONS, "toy", "toy_app:Toy")
+    monkeypatch.setitem(sys.modules, "toy_app", type(sys)("toy_app"))
+    sys.modules["toy_app"].Toy = Toy
+    toy_model = tmp_path / "toy" / "1"
+    toy_model.mkdir(parents=True)
+    (toy_model / "report.json").write_text('{"app": "toy"}')
+    assert cli.main(["greet", str(toy_model), "--times", "3"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"hello from {toy_model}"] * 3
+
+    other_model = tmp_path / "vision" / "1"
+    other_model.mkdir(parents=True)
+    (other_model / "report.json").write_text('{"app": "vision"}')
+    assert cli.main(["greet", str(other_model)]) == 1
+    assert "is a vision model; `dlapps greet` works with toy models" in capsys.readouterr().err
