@@ -152,6 +152,9 @@ class Application:
         """Runs an exported model on user inputs; returns lines to print."""
         raise NotImplementedError
 
+    def add_predict_arguments(self, parser):
+        """Adds the app's own `dlapps predict` flags (e.g. `--gallery`); name them for the app."""
+
     def commands(self):
         """The app's own commands (a list of `AppCommand`); none by default."""
         return []

@@ -203,6 +203,10 @@ def build_parser():
     predict.add_argument("--label", type=int, help="gan: class to generate (conditional)")
     predict.add_argument("--seed", type=int, default=0, help="gan: noise seed")
     predict.add_argument("--out", help="gan: PNG grid to write (default: samples.png)")
+    from dlapps.application import application_names, get_application
+
+    for app_name in application_names():
+        get_application(app_name).add_predict_arguments(predict)
 
     bench = command("bench", "time every exported file of a version at several batch sizes")
     _add_common(bench)
@@ -434,7 +438,9 @@ def _predict(args, out):
 
     _check_model_path(args.model)
     application = get_application(_resolve_app(args.model))
-    options = {k: getattr(args, k) for k in ("top_k", "num", "label", "seed", "out")}
+    options = {
+        k: v for k, v in vars(args).items() if k not in ("command", "debug", "model", "inputs")
+    }
     for line in application.predict(args.model, args.inputs, options):
         print(line, file=out)
 
