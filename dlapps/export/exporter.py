@@ -7,7 +7,8 @@ publishes it as the next version directory:
 
     saved_models/<app>/<version>/
         saved_model.pb, variables/      the SavedModel TF Serving loads
-        <app>_float32.tflite ...        one file per TFLite variant
+        <app>_float32.tflite ...        one file per TFLite variant, with MediaPipe
+                                        Tasks metadata when the app names its task
         labels.txt                      label i on line i
         report.json                     what the model is and how it measured
         figures/*.png                   training curves, confusion matrix, ...
@@ -24,7 +25,7 @@ import numpy as np
 
 from dlapps import report as report_lib
 from dlapps.errors import UserError
-from dlapps.export import benchmark, saved_model, tflite, versioning
+from dlapps.export import benchmark, mediapipe_metadata, saved_model, tflite, versioning
 
 FILE_SUFFIXES = {
     "tflite_float32": "float32",
@@ -68,6 +69,13 @@ class ExportSpec:
             `<app>_strings.tflite` and measured on `test_inputs`.
         files: more files for the version directory (name -> text), such
             as vocabularies.
+        mediapipe_task: the MediaPipe Tasks kind the TFLite files are for
+            (a key of `mediapipe_metadata.TASKS`: "image_classifier",
+            "audio_classifier", "object_detector", "image_embedder"); their
+            metadata, labels included, is then written into every variant
+            so that the files load in MediaPipe Tasks as they are.
+        mediapipe_options: that kind's options, e.g. the sample rate of an
+            audio classifier (see `mediapipe_tool.py`).
     """
 
     app: str
@@ -88,6 +96,8 @@ class ExportSpec:
     parity: object = None
     text_ops_tflite: saved_model.Endpoint | None = None
     files: dict = dataclasses.field(default_factory=dict)
+    mediapipe_task: str | None = None
+    mediapipe_options: dict = dataclasses.field(default_factory=dict)
 
 
 def measure(run, spec, test_inputs=None, latency_batches=(1, 32)):
@@ -156,20 +166,30 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
             (staging / name).write_text(text, encoding="utf-8")
         exports = [{"format": "saved_model", "path": ".", "bytes": _directory_bytes(staging)}]
         exports[0].update(measure(saved_model.signature_runner(staging), spec))
+        converted = {}
         with tempfile.TemporaryDirectory() as tflite_source:
             saved_model.write_saved_model(spec.model, [spec.tflite], tflite_source)
             for tflite_format in spec.tflite_formats:
-                content = tflite.convert(
+                name = f"{spec.app}_{FILE_SUFFIXES[tflite_format]}.tflite"
+                converted[name] = tflite.convert(
                     tflite_source,
                     tflite_format,
                     spec.representative_data,
                     float_ops=spec.int8_float_ops,
                 )
-                name = f"{spec.app}_{FILE_SUFFIXES[tflite_format]}.tflite"
-                (staging / name).write_bytes(content)
-                entry = {"format": tflite_format, "path": name, "bytes": len(content)}
-                entry.update(measure(tflite.TFLiteModel(content), spec, spec.tflite_test_inputs))
-                exports.append(entry)
+        plain_bytes = {name: len(content) for name, content in converted.items()}
+        mediapipe_report = None
+        if spec.mediapipe_task is not None:
+            converted, mediapipe_report = _add_mediapipe_metadata(spec, converted)
+        for tflite_format, (name, content) in zip(
+            spec.tflite_formats, converted.items(), strict=True
+        ):
+            (staging / name).write_bytes(content)
+            entry = {"format": tflite_format, "path": name, "bytes": len(content)}
+            if mediapipe_report and mediapipe_report["written"]:
+                entry["metadata_bytes"] = len(content) - plain_bytes[name]
+            entry.update(measure(tflite.TFLiteModel(content), spec, spec.tflite_test_inputs))
+            exports.append(entry)
         if spec.text_ops_tflite is not None:
             exports.append(_export_text_ops_tflite(spec, staging))
         if figures:
@@ -187,6 +207,8 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
             "exports": exports,
             "figures": [f"figures/{Path(f).name}" for f in figures],
         }
+        if mediapipe_report is not None:
+            report["mediapipe"] = mediapipe_report
         report.update(extra_report or {})
 
         def write_report(version):
@@ -199,6 +221,29 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
         raise
     report["path"] = str(version_path)
     return report
+
+
+def _add_mediapipe_metadata(spec, converted):
+    """The TFLite files with MediaPipe Tasks metadata, and what to report about it.
+
+    Without a MediaPipe environment, or when its writer refuses the files
+    (a layout the task does not read), the files stay as converted and the
+    report says so (`written: false` and the reason): metadata is an extra
+    the export does not fail for.
+    """
+    task = spec.mediapipe_task
+    report = {"task": task, "api": mediapipe_metadata.TASKS[task], "written": False}
+    try:
+        converted = mediapipe_metadata.write_metadata(
+            converted, task, spec.labels, spec.mediapipe_options
+        )
+    except (mediapipe_metadata.MetadataUnavailable, RuntimeError, TimeoutError) as error:
+        report["reason"] = str(error)
+        print(f"MediaPipe metadata not written: {error}", file=sys.stderr)
+        return converted, report
+    report["written"] = True
+    report["options"] = dict(spec.mediapipe_options)
+    return converted, report
 
 
 def _export_text_ops_tflite(spec, staging):
@@ -214,15 +259,20 @@ def _export_text_ops_tflite(spec, staging):
 
 
 def read_labels(model_path):
-    """The label names written beside an export: `labels.txt` of its version directory.
+    """The label names of an export: a `.tflite` file's own (metadata), else `labels.txt`.
 
     Args:
-        model_path: a version directory or a `.tflite` file in one.
+        model_path: a version directory or a `.tflite` file (with MediaPipe
+            metadata, or in a version directory).
 
     Raises:
         UserError: there is no labels.txt.
     """
     path = Path(model_path)
+    if path.is_file():
+        labels = mediapipe_metadata.read_metadata_labels(path.read_bytes())
+        if labels is not None:
+            return labels
     labels_path = (path if path.is_dir() else path.parent) / "labels.txt"
     if not labels_path.is_file():
         raise UserError(
