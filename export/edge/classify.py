@@ -9,7 +9,8 @@ to the device together.
 
 The model contract: one uint8 input `[batch, H, W, C]` of raw 0..255 pixels
 (the model rescales itself) and one float32 output of class probabilities.
-Labels come from `labels.txt` beside the .tflite file, line i = class i.
+Labels come from the file's own metadata (dlapps writes them there for
+MediaPipe Tasks), else from `labels.txt` beside it, line i = class i.
 """
 
 import argparse
@@ -105,8 +106,9 @@ def classify(model_path, image_paths, labels_path=None, top_k=3, num_threads=Non
     Args:
         model_path: the .tflite file.
         image_paths: image files (PNG, JPEG, GIF, BMP, ...).
-        labels_path: labels file; defaults to `labels.txt` beside the model,
-            and to the class numbers when there is none.
+        labels_path: labels file; defaults to the labels in the model's
+            metadata, then `labels.txt` beside the model, then the class
+            numbers.
         top_k: how many classes to report per image.
         num_threads: interpreter threads; None lets it choose.
 
@@ -127,11 +129,15 @@ def classify(model_path, image_paths, labels_path=None, top_k=3, num_threads=Non
     if len(outputs) != 1 or len(outputs[0]["shape"]) != 2:
         raise EdgeError("not an image classifier: expected one [N, classes] output")
     num_classes = int(outputs[0]["shape"][-1])
-    if labels_path is None and (Path(model_path).parent / "labels.txt").is_file():
-        labels_path = Path(model_path).parent / "labels.txt"
-    if labels_path is None:
-        labels = [str(index) for index in range(num_classes)]
-    else:
+    labels = None if labels_path else litert.metadata_labels(model_path)
+    if labels is not None and len(labels) != num_classes:
+        labels = None  # not this model's: fall back to labels.txt
+    if labels is None and labels_path is None:
+        if (Path(model_path).parent / "labels.txt").is_file():
+            labels_path = Path(model_path).parent / "labels.txt"
+        else:
+            labels = [str(index) for index in range(num_classes)]
+    if labels is None:
         labels = load_labels(labels_path, num_classes)
 
     # Decode every image before running, so a bad file fails fast and the

@@ -9,8 +9,9 @@ this file and `litert.py` to the device together.
 
 The model contract: input `waveforms` float32 `[batch, 16000]`, one second
 of 16 kHz mono audio in [-1, 1] (the model computes its own spectrogram);
-output `probabilities` float32 `[batch, classes]`. Labels come from
-`labels.txt` beside the .tflite file, line i = class i.
+output `probabilities` float32 `[batch, classes]`. Labels come from the
+file's own metadata (dlapps writes them there for MediaPipe Tasks), else
+from `labels.txt` beside it, line i = class i.
 
 WAV files, dlapps' audio contract (the same steps as `dlapps predict`, the
 SavedModel's `serve_wav` and the TF Serving client): 8/16/32-bit PCM scaled
@@ -111,11 +112,14 @@ def spot(model_path, wav_paths, labels_path=None, top_k=3, num_threads=None):
     if "probabilities" not in outputs:
         raise EdgeError("not a dlapps keyword spotter: no `probabilities` output")
     probabilities = outputs["probabilities"]
+    # The labels inside the file (its MediaPipe metadata), else labels.txt beside it.
+    labels = None if labels_path else litert.metadata_labels(model_path)
     labels_path = labels_path or Path(model_path).parent / "labels.txt"
-    try:
-        labels = Path(labels_path).read_text(encoding="utf-8").split()
-    except FileNotFoundError:
-        raise EdgeError(f"labels file not found: {labels_path}") from None
+    if labels is None:
+        try:
+            labels = Path(labels_path).read_text(encoding="utf-8").split()
+        except FileNotFoundError:
+            raise EdgeError(f"labels file not found: {labels_path}") from None
     if len(labels) != probabilities.shape[-1]:
         raise EdgeError(
             f"{labels_path} has {len(labels)} labels but the model has "

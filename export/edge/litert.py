@@ -75,6 +75,33 @@ def load_interpreter(model_path, num_threads=None):
         raise EdgeError(f"could not load TFLite model {path}: {error}") from None
 
 
+def metadata_labels(model_path):
+    """The labels inside a .tflite file's metadata (MediaPipe Tasks'), or None.
+
+    The metadata writer appends its associated files (the label file among
+    them) to the flatbuffer as a zip archive, which `zipfile` finds from the
+    end of the file: no TensorFlow or flatbuffer parsing needed. dlapps
+    files for MediaPipe Tasks carry `labels.txt` there, so the .tflite file
+    alone is enough.
+
+    Example:
+
+    >>> metadata_labels("vision_int8.tflite")[:3]
+    ['0', '1', '2']
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            names = archive.namelist()
+            if "labels.txt" not in names:
+                return None
+            text = archive.read("labels.txt").decode("utf-8")
+    except (zipfile.BadZipFile, OSError):
+        return None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def _quantization(details):
     scale, zero_point = details["quantization"]
     return float(scale), int(zero_point)
