@@ -70,7 +70,7 @@ def test_full_int8_file_takes_uint8_pixels_and_labels_sit_beside_it(report):
     path = Path(report["path"])
     model = TFLiteModel(path / "vision_int8.tflite")
     assert model.inputs["images"]["dtype"] == np.uint8
-    assert list(model.inputs["images"]["shape"][1:]) == [8, 8, 1]
+    assert list(model.inputs["images"]["shape"][1:]) == [8, 8, 3]  # RGB, as cameras give
     assert (path / "labels.txt").read_text().split() == [str(d) for d in range(10)]
 
 

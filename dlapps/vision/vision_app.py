@@ -68,6 +68,11 @@ def _transfers(config):
     return backbone_name(config) in PRETRAINED_BACKBONES and weights not in (None, "none")
 
 
+def _rgb(images):
+    """uint8 images as RGB: greyscale repeated into three channels."""
+    return images if images.shape[-1] == 3 else np.repeat(images[..., :1], 3, axis=-1)
+
+
 def _image_size(text):
     try:
         height, _, width = text.lower().partition("x")
@@ -249,16 +254,18 @@ class VisionApp(Application):
 
         def representative_data():
             for index in order:
-                yield {"images": train_images[index : index + 1]}
+                yield {"images": _rgb(train_images[index : index + 1])}
 
-        shape = list(data.image_shape)
+        height, width, channels = data.image_shape
         return ExportSpec(
             app=self.name,
             model=model,
             serving=serving.serving_endpoints(model, data.labels, data.image_shape),
             tflite=serving.tflite_endpoint(model, data.image_shape),
             output_key="probabilities",
-            test_inputs={"images": images},
+            # Every exported file is fed RGB, as cameras deliver it (greyscale
+            # models convert in the graph); the reference is the model on its own pixels.
+            test_inputs={"images": _rgb(images)},
             reference=model.predict(images, batch_size=256, verbose=0),
             score=lambda probabilities: {"accuracy": metrics.accuracy(labels, probabilities)},
             representative_data=representative_data,
@@ -266,8 +273,10 @@ class VisionApp(Application):
             inputs={
                 "images": {
                     "dtype": "uint8",
-                    "shape": [None, *shape],
-                    "note": "SavedModel: any height and width; TFLite: this size",
+                    "shape": [None, height, width, 3],
+                    "model_channels": channels,
+                    "note": "SavedModel: any height and width, 1, 3 or 4 channels; "
+                    "TFLite: this size, RGB",
                 },
                 "image_bytes": {
                     "dtype": "string",
@@ -286,6 +295,7 @@ class VisionApp(Application):
                     "formats": ["saved_model"],
                 },
             },
+            mediapipe_task="image_classifier",
         )
 
     def predict(self, model_path, inputs, options):
@@ -303,7 +313,8 @@ class VisionApp(Application):
                 return model({"images": resized.astype("uint8")})["probabilities"][0]
         else:
             signature = load_saved_model(model_path).signatures["serving_default"]
-            channels = signature.structured_input_signature[1]["images"].shape[-1]
+            # Exports take 1, 3 or 4 channels (None); older ones a fixed count.
+            channels = signature.structured_input_signature[1]["images"].shape[-1] or 3
             labels = read_labels(model_path)
 
             def classify(array):
