@@ -5,6 +5,7 @@ import subprocess
 import sys
 import wave
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -393,3 +394,92 @@ def test_wav_folder_behind_a_url_loads_like_the_local_one(tmp_path, synthesizer)
     np.testing.assert_array_equal(remote.train[0], local.train[0])
     with pytest.raises(UserError, match="does not exist"):
         audio.read_wav("ram://commands/go/missing.wav")
+
+
+def _random_spotter_files(labels, calibration, folder):
+    """float32 and int8 TFLite files of an untrained small spotter with spread-out answers.
+
+    Two epochs on 8 clips a class leave the session's spotter answering
+    nearly the same for every clip (its int8 file exactly the same): no
+    test of agreement. A fresh network with a wide output layer answers
+    differently per clip, through the same front end and the same int8
+    recipe (front end in float) as the app's files.
+    """
+    from dlapps.export import saved_model, tflite
+    from dlapps.speech import kws_serving
+    from dlapps.speech.keyword_spotter import build_keyword_spotter
+
+    keras.utils.set_random_seed(0)
+    model = build_keyword_spotter(len(labels), filters=8, blocks=1, spec_augment=False)
+    # The head sees its features standardised on the calibration clips, so that the
+    # answers follow what differs between clips rather than what they share.
+    head = model.get_layer("probabilities")
+    features = keras.Model(model.inputs, head.input).predict(calibration, verbose=0)
+    mean, std = features.mean(0), features.std(0) + 1e-6
+    kernel = head.get_weights()[0] / std[:, None] * 3
+    head.set_weights([kernel, -mean @ kernel])
+    saved_model.write_saved_model(model, [kws_serving.tflite_endpoint(model)], folder / "sm")
+
+    def representative_data():
+        for clip in calibration:
+            yield {"waveforms": clip[None]}
+
+    return {
+        f"spotter_{name}.tflite": tflite.convert(
+            folder / "sm",
+            f"tflite_{name}",
+            representative_data,
+            float_ops=kws_serving.FRONT_END_FLOAT_OPS,
+        )
+        for name in ("float32", "int8")
+    }
+
+
+def test_float32_and_int8_run_in_mediapipe_audio_classifier_as_on_litert(trained_kws, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from mediapipe_env import require_mediapipe
+    from scripts import load_script
+
+    from dlapps.export import mediapipe_metadata
+
+    require_mediapipe()
+    report, version = trained_kws.report, Path(trained_kws.report["path"])
+    assert report["mediapipe"]["api"] == "AudioClassifier" and report["mediapipe"]["written"]
+    assert report["mediapipe"]["options"] == {"sample_rate": SAMPLE_RATE, "channels": 1}
+    labels = (version / "labels.txt").read_text().splitlines()
+    exported = [version / "speech_kws_float32.tflite", version / "speech_kws_int8.tflite"]
+    for path in exported:
+        assert mediapipe_metadata.read_metadata_labels(path.read_bytes()) == labels
+    waveforms = trained_kws.data.test[0].astype("float32") / 32768.0
+    files = _random_spotter_files(labels, waveforms[:8], tmp_path)
+    files = mediapipe_metadata.write_metadata(
+        files, "audio_classifier", labels, report["mediapipe"]["options"]
+    )
+    spread = []
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+        spread.append(tmp_path / name)
+    models = exported + spread
+    scores, names = mediapipe_metadata.mediapipe_scores(
+        models, "audio_classifier", waveforms, SAMPLE_RATE
+    )
+    for model, mediapipe, model_labels in zip(models, scores, names, strict=True):
+        assert model_labels == labels, model.name
+        litert = TFLiteModel(model)({"waveforms": waveforms})["probabilities"]
+        if model in spread:
+            assert len(set(litert.argmax(-1))) >= 3, model.name  # answers depend on the clip
+        assert (mediapipe.argmax(-1) == litert.argmax(-1)).all(), model.name
+        np.testing.assert_allclose(mediapipe, litert, atol=1e-5, err_msg=model.name)
+    # The .tflite alone is enough for the edge runner: labels come from its metadata.
+    alone = tmp_path / "alone" / "spotter.tflite"
+    alone.parent.mkdir()
+    shutil.copy(exported[1], alone)
+    edge = Path(__file__).resolve().parents[1] / "export" / "edge"
+    load_script("litert", edge / "litert.py")
+    keywords = load_script("edge_keywords", edge / "keywords.py")
+    wav = tmp_path / "clip.wav"
+    write_pcm_wav(wav, waveforms[0], SAMPLE_RATE)
+    (result,) = keywords.spot(alone, [wav], top_k=1)
+    assert result["top"][0]["label"] in labels

@@ -12,6 +12,7 @@ from dlapps.export.tflite import is_tflite
 from dlapps.speech import audio as audio_lib
 from dlapps.speech import keyword_data, kws_serving
 from dlapps.speech.keyword_spotter import MEL_BINS, build_keyword_spotter
+from dlapps.speech.synthesizer import SAMPLE_RATE
 
 CALIBRATION_EXAMPLES = 200
 NOISE_TEST_SNR_DB = 10
@@ -186,9 +187,11 @@ class KeywordSpottingApp(Application):
             },
             outputs={
                 "probabilities": {"dtype": "float32", "shape": [None, len(data.labels)]},
-                "class_id": {"dtype": "int32", "shape": [None]},
+                "class_id": {"dtype": "int32", "shape": [None], "formats": ["saved_model"]},
                 "label": {"dtype": "string", "shape": [None], "formats": ["saved_model"]},
             },
+            mediapipe_task="audio_classifier",
+            mediapipe_options={"sample_rate": SAMPLE_RATE, "channels": 1},
         )
 
     def predict(self, model_path, inputs, options):

@@ -76,14 +76,16 @@ def serving_endpoints(model, labels):
 
 
 def tflite_endpoint(model):
-    """The TFLite graph: float32 waveforms -> probabilities and class id."""
+    """The TFLite graph: float32 waveforms -> probabilities, its one output.
+
+    One float32 `[batch, 16000]` input and one float32 output of class
+    scores is the layout MediaPipe's AudioClassifier reads (it takes every
+    output as a classification head, so an extra int32 class id would stop
+    it loading); the class id is the argmax, which callers take themselves.
+    """
 
     def classify(waveforms):
-        probabilities = model(waveforms, training=False)
-        return {
-            "probabilities": probabilities,
-            "class_id": tf.argmax(probabilities, axis=-1, output_type=tf.int32),
-        }
+        return {"probabilities": model(waveforms, training=False)}
 
     return Endpoint(
         "serving_default",
