@@ -99,10 +99,14 @@ def bench_vision(workdir, settings):
     keras_ms = _keras_predict_ms(model, exported)
     saved_model_ms = next(r["latency_ms"] for r in timed["rows"] if r["format"] == "saved_model")
     pipeline = _pipeline_vs_cached(vision.to_dataset(data.train, 32, shuffle=True, seed=0))
+    print("vision: MediaPipe ImageClassifier against LiteRT", file=sys.stderr)
+    rgb = np.repeat(data.test[0], 3, axis=-1) if data.test[0].shape[-1] == 1 else data.test[0]
+    mediapipe = _mediapipe_check("vision", model, data, exported, {"images": rgb})
     return {
         "digits": runs,
         "shapes_folder": {"accuracy": shapes.metrics["accuracy"], **_timing(shapes)},
         "files": files,
+        "mediapipe": mediapipe,
         "keras_predict_ms": {str(b): ms for b, ms in keras_ms.items()},
         "input_pipeline": pipeline,
         "ratios": {
@@ -339,15 +343,19 @@ def bench_speech(workdir, settings):
         )
         runs.append({"seed": seed, **result.metrics, **_timing(result)})
         if seed == seeds[0]:
-            exported, data = result.report, result.data
+            exported, data, model = result.report, result.data, result.model
             _keep_figures(exported, "speech_kws", settings.figures)
     files, timed = _timed_files(exported)
     pipeline = _pipeline_vs_cached(
         keyword_data.to_dataset(data.train, 64, shuffle=True, augment=True, seed=0)
     )
+    print("speech_kws: MediaPipe AudioClassifier against LiteRT", file=sys.stderr)
+    waveforms = data.test[0].astype("float32") / 32768.0
+    mediapipe = _mediapipe_check("speech_kws", model, data, exported, {"waveforms": waveforms})
     return {
         "runs": runs,
         "files": files,
+        "mediapipe": mediapipe,
         "input_pipeline": pipeline,
         "ratios": {**timed["ratios"], "pipeline/cached_tensors": pipeline["ratio"]},
     }
@@ -457,6 +465,71 @@ def _speakers_markdown(speakers):
             f"| {run['seen_speaker_accuracy']:.4f} | {run['epochs']} | {run['seconds']:.0f} |"
         )
     return lines
+
+
+def _mediapipe_check(app, model, data, exported, inputs, plain_formats=("tflite_float32",)):
+    """The exported TFLite files through MediaPipe Tasks against the LiteRT interpreter.
+
+    On the whole test split: top-1 agreement and the largest score
+    difference per file, whether the labels MediaPipe reads from the
+    metadata are labels.txt, and what the metadata adds to the file. Then
+    the metadata's cost on LiteRT: `plain_formats` converted again without
+    metadata and timed beside the exported files (latency ratio, output
+    difference). Without a MediaPipe environment: `{"skipped": reason}`.
+    """
+    from dlapps.export import mediapipe_metadata, saved_model, tflite
+
+    version = Path(exported["path"])
+    task = exported.get("mediapipe", {})
+    if not task.get("written"):
+        return {"skipped": task.get("reason", "no MediaPipe metadata in the export")}
+    files = [e for e in exported["exports"] if e["format"].startswith("tflite_")]
+    sample_rate = task["options"].get("sample_rate")
+    ((name, values),) = inputs.items()
+    scores, labels = mediapipe_metadata.mediapipe_scores(
+        [version / f["path"] for f in files], task["task"], values, sample_rate
+    )
+    expected_labels = (version / "labels.txt").read_text(encoding="utf-8").splitlines()
+    rows = []
+    for export, mediapipe, names in zip(files, scores, labels, strict=True):
+        litert = tflite.TFLiteModel(version / export["path"]).run_batched(inputs)["probabilities"]
+        rows.append(
+            {
+                "format": export["format"],
+                "api": task["api"],
+                "examples": len(values),
+                "top1_agreement": float(np.mean(mediapipe.argmax(-1) == litert.argmax(-1))),
+                "max_score_diff": float(np.max(np.abs(mediapipe - litert))),
+                "labels_match": names == expected_labels,
+                "metadata_bytes": export["metadata_bytes"],
+                "metadata_fraction": export["metadata_bytes"] / export["bytes"],
+            }
+        )
+    spec = get_application(app).export_spec(model, data)
+    batch = {name: values[:1]}
+    with tempfile.TemporaryDirectory() as source:
+        saved_model.write_saved_model(spec.model, [spec.tflite], source)
+        for tflite_format in plain_formats:
+            content = tflite.convert(
+                source, tflite_format, spec.representative_data, float_ops=spec.int8_float_ops
+            )
+            path = next(f["path"] for f in files if f["format"] == tflite_format)
+            plain, written = tflite.TFLiteModel(content), tflite.TFLiteModel(version / path)
+            difference = np.abs(
+                plain.run_batched(inputs)["probabilities"]
+                - written.run_batched(inputs)["probabilities"]
+            )
+            # Interleaved, twice each, so that a load change hits both alike.
+            timings = {id(plain): [], id(written): []}
+            for runner in (plain, written, plain, written):
+                timings[id(runner)].append(benchmark.median_latency_ms(lambda r=runner: r(batch)))
+            plain_ms, written_ms = np.mean(timings[id(plain)]), np.mean(timings[id(written)])
+            row = next(r for r in rows if r["format"] == tflite_format)
+            row["max_abs_diff_vs_without_metadata"] = float(difference.max())
+            row["latency_ms_batch_1_without_metadata"] = float(plain_ms)
+            row["latency_ms_batch_1_with_metadata"] = float(written_ms)
+            row["latency_ratio_with/without_metadata"] = float(written_ms / plain_ms)
+    return {"task": task["task"], "api": task["api"], "files": rows}
 
 
 def _timed_files(exported):
