@@ -467,7 +467,9 @@ def _speakers_markdown(speakers):
     return lines
 
 
-def _mediapipe_check(app, model, data, exported, inputs, plain_formats=("tflite_float32",)):
+def _mediapipe_check(
+    app, model, data, exported, inputs, plain_formats=("tflite_float32", "tflite_int8")
+):
     """The exported TFLite files through MediaPipe Tasks against the LiteRT interpreter.
 
     On the whole test split: top-1 agreement and the largest score
