@@ -84,7 +84,12 @@ def object_detector(model, labels, options):
 
     The outputs, in this order: locations `[1, N, 4]` (ymin, xmin, ymax,
     xmax, normalised), categories `[1, N]`, scores `[1, N]`, number of
-    detections `[1]`, as TFLite's DETECTION_POSTPROCESS op gives them.
+    detections `[1]`, as TFLite's DETECTION_POSTPROCESS op gives them. The
+    writer pairs metadata with the subgraph's outputs by position, and the
+    converter does not keep a signature dict's order (seen here: four
+    outputs came out as scores, count, categories, locations), so the
+    detection export must check `interpreter.get_output_details()` order;
+    a wrong order still writes, and fails only in MediaPipe.
     """
     from mediapipe.tasks.python.metadata.metadata_writers import object_detector as writer
 
