@@ -1144,7 +1144,7 @@ def _vision_markdown(vision):
             f"{pipeline['pipeline_seconds_per_epoch']:.3f} s per epoch, against "
             f"{pipeline['cached_seconds_per_epoch']:.3f} s from cached tensors",
         ]
-    return lines
+    return lines + _mediapipe_markdown("vision", vision.get("mediapipe"))
 
 
 def _vision_transfer_markdown(transfer):
@@ -1467,6 +1467,38 @@ def _speech_markdown(speech):
         )
     lines += ["", "Ratios, measured within the same run:", ""]
     lines += [f"- {name}: {value:.2f}" for name, value in speech["ratios"].items()]
+    return lines + _mediapipe_markdown("speech_kws", speech.get("mediapipe"))
+
+
+def _mediapipe_markdown(app, mediapipe):
+    """MediaPipe Tasks against LiteRT on the test split, when the run measured it."""
+    if not mediapipe:
+        return []
+    if "skipped" in mediapipe:
+        return ["", f"MediaPipe Tasks: not measured ({mediapipe['skipped']})."]
+    lines = [
+        "",
+        f"## {app}: the TFLite files in MediaPipe Tasks' {mediapipe['api']} (test split)",
+        "",
+        "| format | top-1 agreement with LiteRT | max score diff | labels = labels.txt "
+        "| metadata bytes | % of file |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in mediapipe["files"]:
+        lines.append(
+            f"| {f['format']} | {f['top1_agreement']:.4f} ({f['examples']} examples) "
+            f"| {f['max_score_diff']:.1e} | {f['labels_match']} | {f['metadata_bytes']} "
+            f"| {100 * f['metadata_fraction']:.2f} |"
+        )
+    lines += ["", "The metadata's cost on LiteRT, against the same file converted without it:", ""]
+    for f in mediapipe["files"]:
+        if "latency_ratio_with/without_metadata" in f:
+            lines.append(
+                f"- {f['format']}: outputs differ by {f['max_abs_diff_vs_without_metadata']:.1e}; "
+                f"latency at batch 1 {f['latency_ms_batch_1_with_metadata']:.3f} ms with, "
+                f"{f['latency_ms_batch_1_without_metadata']:.3f} ms without "
+                f"(ratio {f['latency_ratio_with/without_metadata']:.2f})"
+            )
     return lines
 
 
