@@ -828,6 +828,10 @@ def _keras_predict_ms(model, exported, batch_sizes=(1, 32)):
     latency = {}
     for batch_size in batch_sizes:
         batch = benchmark.synthetic_inputs(exported["inputs"], batch_size)
+        # The files take RGB; a greyscale Keras model takes its own channel count.
+        channels = exported["inputs"].get("images", {}).get("model_channels")
+        if channels:
+            batch = {"images": batch["images"][..., :channels]}
         latency[batch_size] = benchmark.median_latency_ms(lambda b=batch: model.predict_on_batch(b))
     return latency
 
