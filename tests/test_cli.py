@@ -208,6 +208,22 @@ def test_gan_flags_out_of_range_are_refused_before_any_work(capsys, tmp_path, fl
     assert not (tmp_path / "runs" / "gan" / "run.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--hidden-dim", "100", "--heads", "3"], "--hidden-dim 100 is not divisible by --heads 3"),
+        (["--heads", "3"], "the default width is not divisible by --heads 3"),
+        (["--layers", "0"], "--layers 0 is too small"),
+    ],
+)
+def test_translation_shapes_that_cannot_build_are_refused_before_any_work(
+    capsys, tmp_path, flags, message
+):
+    status, _, err = _run(capsys, "train", "translation", *flags, "--workdir", tmp_path / "runs")
+    _assert_one_line_error(status, err, message)
+    assert not (tmp_path / "runs" / "translation" / "run.json").exists()
+
+
 def test_a_bug_is_not_disguised_as_a_user_error(monkeypatch):
     def broken(args, out):
         raise ValueError("a bug in dlapps")
