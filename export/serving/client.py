@@ -19,12 +19,12 @@ Two signatures of an exported image classifier:
     python export/serving/client.py --signature raw --size 28x28 --channels 1 seven.png
 
 Speech (PCM WAV files; 16 kHz ones are read with the standard library, other
-rates resampled with SciPy's polyphase filter as dlapps does; long clips are
-centre-cropped):
+rates resampled with SciPy's polyphase filter as dlapps does; keyword clips
+are centre-cropped to one second, transcripts take up to 30 s per request):
 
     python export/serving/client.py --model speech_kws --wav yes.wav      # serve_wav: the file
     yes.wav: yes (0.993)
-    python export/serving/client.py --model speech_stt --wav order.wav    # waveforms, 3 s
+    python export/serving/client.py --model speech_stt --wav order.wav    # waveforms, <= 30 s
     order.wav: turn on the light in the kitchen
 
 Images from a GAN generator (noise drawn here, written as binary PGM/PPM):
@@ -46,7 +46,7 @@ import wave
 # --signature -> (SavedModel signature name, its input name)
 SAMPLE_RATE = 16000
 KWS_SAMPLES = 16000  # speech_kws: one second
-STT_SAMPLES = 48000  # speech_stt: up to three seconds
+STT_MAX_SAMPLES = 30 * SAMPLE_RATE  # speech_stt: any length up to 30 s per request
 SIGNATURES = {"raw": ("serving_default", "images"), "bytes": ("serve_bytes", "image_bytes")}
 
 
@@ -121,8 +121,8 @@ def read_wav(path, samples=None):
     samples scaled to [-1, 1], channels averaged, other rates resampled with
     SciPy's polyphase filter (`resample_poly`, anti-aliased; only these
     files need NumPy and SciPy), and with `samples` the clip is centre-cropped
-    or zero-padded at the end to that length (16000 for speech_kws, 48000
-    for speech_stt's 3 s).
+    or zero-padded at the end to that length (16000 for speech_kws; speech_stt
+    takes whole clips, see `stt_waveforms`).
     """
     rate, channels, width, frames = read_wav_file(path)
     codes = {1: "B", 2: "h", 4: "i"}
@@ -157,6 +157,25 @@ def _resample(audio, rate, path):
     divisor = gcd(int(rate), SAMPLE_RATE)
     resampled = resample_poly(np.asarray(audio, "float32"), SAMPLE_RATE // divisor, rate // divisor)
     return resampled.astype("float32").tolist()
+
+
+def stt_waveforms(paths):
+    """Whole clips for speech_stt, zero-padded at the end to the longest of the batch.
+
+    The recognizer ignores trailing zeros (it finds each clip's last
+    non-zero sample), so padding changes no transcript; a clip over 30 s is
+    refused here rather than cut (`dlapps predict` and the edge runner
+    transcribe longer audio in overlapping pieces).
+    """
+    clips = [read_wav(path) for path in paths]
+    for path, clip in zip(paths, clips, strict=True):
+        if len(clip) > STT_MAX_SAMPLES:
+            raise ClientError(
+                f"{path} is {len(clip) / SAMPLE_RATE:.1f} s: one request takes up to 30 s; "
+                "split it, or transcribe it with `dlapps predict` or export/edge/transcribe.py"
+            )
+    longest = max(map(len, clips))
+    return [clip + [0.0] * (longest - len(clip)) for clip in clips]
 
 
 def build_audio_body(waveforms=None, wav_files=None, columnar=False):
@@ -379,8 +398,10 @@ def _run(args):
         # serve_wav decodes, averages channels and centre-crops as dlapps does.
         body = build_audio_body(wav_files=_read_files(args.images))
     elif args.wav:
-        samples = KWS_SAMPLES if args.model.endswith("kws") else STT_SAMPLES
-        body = build_audio_body([read_wav(path, samples=samples) for path in args.images])
+        if args.model.endswith("kws"):
+            body = build_audio_body([read_wav(path, samples=KWS_SAMPLES) for path in args.images])
+        else:
+            body = build_audio_body(stt_waveforms(args.images))
     elif args.signature == "bytes":
         body = build_body("bytes", [upright_image_bytes(path) for path in args.images])
     else:
