@@ -188,6 +188,16 @@ def test_the_saved_model_plays_in_a_fresh_process_with_tensorflow_only(trained_g
     np.testing.assert_allclose(outputs["probabilities"], expected["probabilities"], atol=1e-5)
 
 
+def test_serving_client_body_runs_on_the_saved_model_as_tf_serving_would(
+    trained_game, serving_client, tf_serving
+):
+    observations = [[0.01, 0.3, -0.02, -0.5], [0.0, -0.4, 0.05, 0.6]]
+    body = serving_client.build_observation_body(observations)
+    outputs = tf_serving(trained_game.report["path"], body)
+    expected = trained_game.model.serving_outputs(np.array(observations, "float32"))
+    np.testing.assert_array_equal(outputs["action"], expected["action"].numpy())
+
+
 def test_edge_runner_plays_the_int8_file_without_tensorflow(trained_game):
     path = Path(trained_game.report["path"]) / "game_int8.tflite"
     block = "import sys; sys.modules.update({'tensorflow': None, 'dlapps': None, 'keras': None})\n"

@@ -6,6 +6,7 @@ import tensorflow as tf
 from dlapps.experience import ExperienceSource
 from dlapps.game.experience_stats import ExperienceStats
 from dlapps.game.replay_buffer import ReplayBuffer
+from dlapps.game.serving import observation_signature
 
 
 class ReplayCollector(ExperienceSource):
@@ -92,7 +93,7 @@ class ReplayCollector(ExperienceSource):
     @model.setter
     def model(self, model):
         self._model = model
-        self._forward = tf.function(model.q_network)
+        self._forward = tf.function(model.q_network, input_signature=[observation_signature(model)])
 
     def epsilon(self):
         progress = min(1.0, self.stats.env_steps / max(1, self.exploration_steps))

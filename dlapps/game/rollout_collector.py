@@ -6,6 +6,7 @@ import tensorflow as tf
 from dlapps.experience import ExperienceSource
 from dlapps.game.experience_stats import ExperienceStats
 from dlapps.game.gae import generalized_advantages
+from dlapps.game.serving import observation_signature
 
 
 class RolloutCollector(ExperienceSource):
@@ -75,7 +76,9 @@ class RolloutCollector(ExperienceSource):
     @model.setter
     def model(self, model):
         self._model = model
-        self._forward = tf.function(model.policy_and_value)
+        self._forward = tf.function(
+            model.policy_and_value, input_signature=[observation_signature(model)]
+        )
 
     def _policy(self, observations):
         outputs, values = self._forward(tf.constant(observations))

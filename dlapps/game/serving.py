@@ -22,9 +22,17 @@ def policy_endpoint(agent, observation_shape, observation_dtype):
     )
 
 
+def observation_signature(agent):
+    """The `tf.TensorSpec` of a batch of any size of the agent's observations."""
+    network = getattr(agent, "policy_network", None) or agent.q_network
+    spec = network.inputs[0]
+    return tf.TensorSpec([None, *spec.shape[1:]], spec.dtype, name="observation")
+
+
 def keras_policy(agent):
     """The greedy policy of a Keras agent as `callable(numpy observations) -> numpy actions`."""
-    forward = tf.function(agent.serving_outputs, reduce_retracing=True)
+    # One trace for every batch size: episodes end one by one, so the batch shrinks.
+    forward = tf.function(agent.serving_outputs, input_signature=[observation_signature(agent)])
 
     def policy(observations):
         return forward(tf.constant(observations))["action"].numpy()
