@@ -68,8 +68,6 @@ class ExportSpec:
             `<app>_strings.tflite` and measured on `test_inputs`.
         files: more files for the version directory (name -> text), such
             as vocabularies.
-        int8_float_input: "tflite_int8" keeps a float32 input (see
-            `tflite.convert`'s `float_input`), for inputs that are not uint8.
         score_runner: `callable(run) -> dict` of task metrics that need the
             model in a loop rather than on fixed inputs (e.g. a game's
             return over seeded episodes, where each action changes the next
@@ -95,7 +93,6 @@ class ExportSpec:
     parity: object = None
     text_ops_tflite: saved_model.Endpoint | None = None
     files: dict = dataclasses.field(default_factory=dict)
-    int8_float_input: bool = False
     score_runner: object = None
 
 
@@ -175,7 +172,6 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
                     tflite_format,
                     spec.representative_data,
                     float_ops=spec.int8_float_ops,
-                    float_input=spec.int8_float_input,
                 )
                 name = f"{spec.app}_{FILE_SUFFIXES[tflite_format]}.tflite"
                 (staging / name).write_bytes(content)

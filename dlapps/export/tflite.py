@@ -28,7 +28,6 @@ def convert(
     signature="serving_default",
     float_ops=(),
     text_ops=False,
-    float_input=False,
 ):
     """Converts one signature of a SavedModel to TFLite, builtin ops only.
 
@@ -47,9 +46,6 @@ def convert(
             such as a spectrogram whose values int8 cannot hold. The input
             then stays float32. Empty (the default) quantizes every op and
             makes the input uint8.
-        float_input: for "tflite_int8": keep the float32 input (quantized
-            by the file's first op) instead of a uint8 one, for inputs that
-            are not uint8 data, such as a game's observation vector.
         text_ops: allow tensorflow-text's ops (tokenizers) as TFLite custom
             ops; the file then runs on an interpreter with
             `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS` registered
@@ -78,9 +74,8 @@ def convert(
         if float_ops:
             return _convert_int8_with_float_ops(converter, representative_data, float_ops)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if not float_input:
-            # The graph's image input is already uint8 pixels; the output stays float.
-            converter.inference_input_type = tf.uint8
+        # The graph's image input is already uint8 pixels; the output stays float.
+        converter.inference_input_type = tf.uint8
     return converter.convert()
 
 

@@ -463,7 +463,10 @@ class GameApp(Application):
             labels=list(data.labels),
             inputs={"observation": {"dtype": str(space.dtype), "shape": [None, *space.shape]}},
             outputs=outputs,
-            int8_float_input=space.dtype != np.uint8,
+            # The observation normalisation stays float: one int8 scale for all of
+            # the raw features would leave the small ones (CartPole's pole angle)
+            # a handful of levels.
+            int8_float_ops=("SUB", "MUL") if space.dtype != np.uint8 else (),
             score_runner=play,
         )
 
