@@ -451,7 +451,8 @@ class GameApp(Application):
         endpoint = serving.policy_endpoint(model, space.shape, str(space.dtype))
         return ExportSpec(
             app=self.name,
-            model=model,
+            # Only the network that acts is exported (not the value or target network).
+            model=model.q_network if data.agent == "dqn" else model.policy_network,
             serving=[endpoint],
             tflite=endpoint,
             output_key="action",
