@@ -5,7 +5,7 @@ Gymnasium environments, judge its greedy policy on 100 seeded episodes next to
 a random policy, and export it as a SavedModel (observation in, action and
 probabilities out) and TFLite.
 
-    python apps/game.py                     # about 2 minutes on 2 CPU cores
+    python apps/game.py                     # at most 170 s of training
 """
 
 import argparse
