@@ -912,6 +912,8 @@ def _app_rows(results):
             for name, f in run["files"].items()
         ]
         quality = f"return {run['mean_return']:.1f} over {run['evaluation_episodes']} episodes"
+        # Its examples are environment steps, collection and updates together.
+        run = {**run, "examples_per_second": run["overall_env_steps_per_second"]}
         rows.append((f"game ({run['agent']}, {run['environment']})", quality, run, files))
     return rows
 
@@ -1056,7 +1058,7 @@ def _game_markdown(game):
             "",
             f"Training: {run['seconds']:.0f} s ({run['stopped_by'] or 'all epochs'}), "
             f"{run['env_steps']} environment steps, {run['training_episodes']} episodes "
-            f"(goal reached by the last 100 after {run.get('training_episodes_to_goal')}); "
+            f"({_episodes_to_goal(run)}); "
             f"collection {run['collection_env_steps_per_second']:.0f} env steps/s, "
             f"updates {run['update_env_steps_per_second']:.0f} env steps/s.",
             "",
@@ -1084,6 +1086,13 @@ def _game_markdown(game):
             f"{len(atari['files'])} files.",
         ]
     return lines
+
+
+def _episodes_to_goal(run):
+    episodes = run.get("training_episodes_to_goal")
+    if episodes is None:
+        return "the sampling policy's last 100 training episodes never averaged the goal"
+    return f"the last 100 training episodes averaged the goal after {episodes}"
 
 
 def _vision_markdown(vision):
