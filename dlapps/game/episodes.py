@@ -80,7 +80,7 @@ def record_episode(policy, factory, seed, path, max_frames=500, every=2):
     frames, total, steps, done = [], 0.0, 0, False
     while not done:
         if steps % every == 0 and len(frames) < max_frames:
-            frames.append(Image.fromarray(environment.render()).convert("P", dither=None))
+            frames.append(_gif_frame(environment.render()))
         action = np.asarray(policy(observation[None]))[0]
         observation, reward, terminated, truncated, _ = environment.step(
             int(action) if factory.discrete else action
@@ -91,6 +91,14 @@ def record_episode(policy, factory, seed, path, max_frames=500, every=2):
     environment.close()
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=40 * every, loop=0)
     return total, steps
+
+
+def _gif_frame(pixels):
+    """A rendered frame as a palette image, halved when wider than 320 pixels (a small GIF)."""
+    frame = Image.fromarray(pixels)
+    if frame.width > 320:
+        frame = frame.reduce(2)
+    return frame.quantize(colors=64, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
 
 
 def random_policy(factory, seed=0):
