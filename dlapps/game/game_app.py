@@ -45,8 +45,7 @@ PRESETS = {
         "value_coefficient": 0.5,
         "entropy_coefficient": 0.01,
         "training": {
-            # 200 rollouts of 16,384 steps at most; the 20-minute budget ends it first.
-            "epochs": 200,
+            "epochs": 60,
             "batch_size": 64,
             "learning_rate": 3e-4,
             "schedule": "constant",
