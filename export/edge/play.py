@@ -76,7 +76,7 @@ def play(model_path, env_id, episodes=100, first_seed=0, threads=None):
             f"not a dlapps game agent: its inputs are {sorted(details)}, not observation"
         )
     environment = make_environment(env_id)
-    expected = list(details["observation"]["shape"][1:])
+    expected = [int(size) for size in details["observation"]["shape"][1:]]
     if list(environment.observation_space.shape) != expected:
         raise EdgeError(
             f"{env_id} observations are {list(environment.observation_space.shape)}, but the "
