@@ -900,6 +900,21 @@ def _app_rows(results):
         ]
         quality = f"BLEU {model['bleu']:.1f}, exact match {model['exact_match']:.3f}"
         rows.append(("translation", quality, model, files))
+    if "game" in results:
+        run = results["game"]["runs"][0]
+        files = [
+            {
+                "format": name,
+                **f,
+                "quality": f"return {f['mean_return']:.1f}",
+                "parity": f"{f['action_agreement']:.1%} same actions",
+            }
+            for name, f in run["files"].items()
+        ]
+        quality = f"return {run['mean_return']:.1f} over {run['evaluation_episodes']} episodes"
+        # Its examples are environment steps, collection and updates together.
+        run = {**run, "examples_per_second": run["overall_env_steps_per_second"]}
+        rows.append((f"game ({run['agent']}, {run['environment']})", quality, run, files))
     return rows
 
 
@@ -1021,11 +1036,65 @@ def write_markdown(results, path):
         "speech_stt": _speech_to_text_markdown,
         "translation": _translation_markdown,
         "multi_worker": _multi_worker_markdown,
+        "game": _game_markdown,
+        "game_atari": _game_markdown,
     }
     for app, section in sections.items():
         if app in results:
             lines += section(results[app])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _game_markdown(game):
+    lines = []
+    for run in game.get("runs", []) + ([game["lunar_lander"]] if "lunar_lander" in game else []):
+        lines += [
+            "",
+            f"## game: {run['agent'].upper()} on {run['environment']}, default settings",
+            "",
+            f"Greedy policy on {run['evaluation_episodes']} seeded evaluation episodes "
+            "(seeds training never used); baseline: a uniformly random policy on the same "
+            f"episodes, {run['random_policy_mean_return']:.1f}.",
+            "",
+            f"Training: {run['seconds']:.0f} s ({run['stopped_by'] or 'all epochs'}), "
+            f"{run['env_steps']} environment steps, {run['training_episodes']} episodes "
+            f"({_episodes_to_goal(run)}); "
+            f"collection {run['collection_env_steps_per_second']:.0f} env steps/s, "
+            f"updates {run['update_env_steps_per_second']:.0f} env steps/s.",
+            "",
+            "| file | mean return | std | action agreement with Keras | KB | ms @ 1 |",
+            "| --- | --- | --- | --- | --- | --- |",
+            f"| keras | {run['mean_return']:.1f} | {run['std_return']:.1f} | | | |",
+        ]
+        for name, f in run["files"].items():
+            agreement = f["action_agreement"]
+            lines.append(
+                f"| {name} | {f['mean_return']:.1f} | {f['std_return']:.1f} "
+                f"| {'' if agreement is None else f'{agreement:.3f}'} "
+                f"| {f['bytes'] / 1024:.0f} | {f['latency_ms_batch_1']:.3f} |"
+            )
+    atari = game.get("atari") or game.get("pipeline") or game.get("run")
+    if atari:
+        lines += [
+            "",
+            f"## game: DQN on {atari['environment']} (Nature CNN, 4 stacked 84x84 frames)",
+            "",
+            f"{atari['env_steps'] * 4} frames in {atari['seconds']:.0f} s: collection "
+            f"{atari['collection_env_steps_per_second'] * 4:.0f} frames/s, updates "
+            f"{atari['update_env_steps_per_second'] * 4:.0f} frames/s, overall "
+            f"{atari['overall_env_steps_per_second'] * 4:.0f} frames/s; greedy return "
+            f"{atari['mean_return']:.1f} over {atari['evaluation_episodes']} seeded episodes "
+            f"(random policy {atari['random_policy_mean_return']:.1f}); exported to "
+            f"{len(atari['files'])} files.",
+        ]
+    return lines
+
+
+def _episodes_to_goal(run):
+    episodes = run.get("training_episodes_to_goal")
+    if episodes is None:
+        return "the sampling policy's last 100 training episodes never averaged the goal"
+    return f"the last 100 training episodes averaged the goal after {episodes}"
 
 
 def _vision_markdown(vision):
@@ -1395,6 +1464,113 @@ def _speech_markdown(speech):
     return lines
 
 
+def _game_run(result):
+    """One game run's numbers: the Keras policy, training, throughput and every file."""
+    report = result.report
+    evaluation = report["evaluation"]
+    return {
+        "environment": report["data"]["environment"],
+        "agent": report["data"]["agent"],
+        "evaluation_episodes": report["data"]["evaluation_episodes"],
+        **result.metrics,
+        **_timing(result),
+        **{
+            key: evaluation.get(key)
+            for key in (
+                "env_steps",
+                "training_episodes",
+                "training_episodes_to_goal",
+                "collection_seconds",
+                "update_seconds",
+                "collection_env_steps_per_second",
+                "update_env_steps_per_second",
+                "overall_env_steps_per_second",
+                "random_policy_std_return",
+            )
+        },
+        "files": {
+            e["format"]: {
+                "bytes": e["bytes"],
+                "mean_return": e["metrics"]["mean_return"],
+                "std_return": e["metrics"]["std_return"],
+                "action_agreement": e.get("action_agreement"),
+                "latency_ms_batch_1": e["latency_ms"],
+                "latency_ms_batch_32": e["latency_ms_batch_32"],
+            }
+            for e in report["exports"]
+        },
+    }
+
+
+def bench_game(workdir, settings):
+    """PPO on CartPole-v1 with the defaults (100 seeded episodes per file), and the
+    Atari DQN pipeline on a few thousand Pong frames; with --full, PPO on LunarLander-v3."""
+    runs = []
+    for seed in settings.seeds:
+        print(f"game: PPO on CartPole-v1, seed {seed}", file=sys.stderr)
+        result = _train(
+            "game", workdir, seed=seed, time_budget=10 if settings.quick else None,
+            options={"env": "CartPole-v1"},
+        )  # fmt: skip
+        if seed == settings.seeds[0]:
+            _keep_figures(result.report, "game", settings.figures)
+        runs.append({"seed": seed, **_game_run(result)})
+    results = {"runs": runs, "atari": _game_atari_pipeline(workdir)}
+    if settings.full:
+        print("game: PPO on LunarLander-v3 (20 minutes)", file=sys.stderr)
+        result = _train("game", workdir, options={"env": "LunarLander-v3", "agent": "ppo"})
+        results["lunar_lander"] = _game_run(result)
+    return results
+
+
+def _game_atari_pipeline(workdir, frames=8000):
+    """DQN's Atari path end to end on `frames` Pong frames: collection, fit, export.
+
+    Its return means nothing at this length; it measures frames per second.
+    """
+    agent_steps = frames // 4  # AtariPreprocessing skips 4 frames per agent step
+    result = _train(
+        "game",
+        workdir,
+        epochs=agent_steps // 500,
+        options={
+            "env": "ALE/Pong-v5",
+            "agent": "dqn",
+            "buffer_size": 2000,
+            "learning_starts": 500,
+            "collect_steps": 500,
+            "eval_episodes": 1,
+        },
+    )
+    run = _game_run(result)
+    run["frames"] = run["env_steps"] * 4
+    for key in ("collection", "update", "overall"):
+        run[f"{key}_frames_per_second"] = 4 * run[f"{key}_env_steps_per_second"]
+    return run
+
+
+def bench_game_atari(workdir, settings):
+    """DQN on Pong: the real run on a GPU (10M frames, several hours); nothing without one.
+
+    python benchmarks/run.py --apps game_atari --output /tmp/bench-atari   # on a GPU machine
+    """
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        # bench_game already runs the few-thousand-frame pipeline on CPUs.
+        print("game_atari: no GPU, nothing to run (see bench_game's atari)", file=sys.stderr)
+        return {"gpu": False}
+    result = _train(
+        "game",
+        workdir,
+        epochs=2_500,  # 1000 agent steps (4000 frames) each: 10M frames
+        time_budget=12 * 3600,
+        options={"env": "ALE/Pong-v5", "agent": "dqn", "buffer_size": 100_000},
+    )
+    _keep_figures(result.report, "game_atari", settings.figures)
+    return {"gpu": True, "run": _game_run(result)}
+
+
 BENCHES = {
     "vision": bench_vision,
     "vision_transfer": bench_vision_transfer,
@@ -1404,6 +1580,8 @@ BENCHES = {
     "speech_stt": bench_speech_to_text,
     "translation": bench_translation,
     "multi_worker": bench_multi_worker,
+    "game": bench_game,
+    "game_atari": bench_game_atari,
 }
 
 

@@ -68,6 +68,11 @@ class ExportSpec:
             `<app>_strings.tflite` and measured on `test_inputs`.
         files: more files for the version directory (name -> text), such
             as vocabularies.
+        score_runner: `callable(run) -> dict` of task metrics that need the
+            model in a loop rather than on fixed inputs (e.g. a game's
+            return over seeded episodes, where each action changes the next
+            observation); merged into each file's metrics. `run` takes an
+            input dict and returns an output dict, as in `measure`.
     """
 
     app: str
@@ -88,6 +93,7 @@ class ExportSpec:
     parity: object = None
     text_ops_tflite: saved_model.Endpoint | None = None
     files: dict = dataclasses.field(default_factory=dict)
+    score_runner: object = None
 
 
 def measure(run, spec, test_inputs=None, latency_batches=(1, 32)):
@@ -110,6 +116,8 @@ def measure(run, spec, test_inputs=None, latency_batches=(1, 32)):
         outputs.append(np.asarray(run(batch)[spec.output_key]))
     outputs = np.concatenate(outputs)
     result = {"metrics": spec.score(outputs)}
+    if spec.score_runner is not None:
+        result["metrics"].update(spec.score_runner(run))
     if spec.parity is not None:
         result.update(spec.parity(outputs))
     else:

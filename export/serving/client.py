@@ -31,6 +31,11 @@ Images from a GAN generator (noise drawn here, written as binary PGM/PPM):
 
     python export/serving/client.py --model gan --generate 4 --label 7
     wrote gan_0.pgm ... gan_3.pgm
+
+Observations for a game agent (one JSON list per observation):
+
+    python export/serving/client.py --model game --observation "[0.01, 0.3, -0.02, -0.5]"
+    [0.01, 0.3, -0.02, -0.5]: action 1     (--report REPORT.json adds its name: push_right)
 """
 
 import argparse
@@ -223,6 +228,38 @@ def build_noise_body(count, latent_dim=64, label=None, seed=0):
     return {"signature_name": "serving_default", "inputs": inputs}
 
 
+def build_observation_body(observations):
+    """The `:predict` body for a game agent: one `observation` (a list of numbers) per row.
+
+    Example:
+
+    >>> build_observation_body([[0.0, 0.1, 0.0, -0.1]])["instances"][0]["observation"]
+    [0.0, 0.1, 0.0, -0.1]
+    """
+    return {
+        "signature_name": "serving_default",
+        "instances": [{"observation": list(observation)} for observation in observations],
+    }
+
+
+def _json_list(text):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, list):
+        raise ClientError(f"{text!r} is not an observation: give a JSON list such as [0.1, 0.2]")
+    return value
+
+
+def _action_names(report_path):
+    """The action names in an export's report.json (`--report`), or None."""
+    if not report_path:
+        return None
+    with open(report_path, encoding="utf-8") as file:
+        return json.load(file).get("labels")
+
+
 def write_netpbm(path, image):
     """Writes one `[H][W][C]` uint8 image as binary PGM (C=1) or PPM (C=3)."""
     height, width, channels = len(image), len(image[0]), len(image[0][0])
@@ -353,6 +390,9 @@ def main(argv=None):
         "images", nargs="*", help="image files (or sentences with --text, WAVs with --wav)"
     )
     parser.add_argument("--text", action="store_true", help="send sentences (translation)")
+    parser.add_argument(
+        "--observation", action="store_true", help="game: send observations, JSON lists"
+    )
     parser.add_argument("--wav", action="store_true", help="send WAV files (speech apps)")
     parser.add_argument("--generate", type=int, metavar="N", help="gan: ask for N images")
     parser.add_argument("--label", type=int, help="gan: the class to generate (conditional)")
@@ -391,6 +431,15 @@ def _run(args):
             names.append(f"{args.model}_{index}.{'pgm' if len(image[0][0]) == 1 else 'ppm'}")
             write_netpbm(names[-1], image)
         print("wrote", " ".join(names))
+        return 0
+    if args.observation:
+        body = build_observation_body([_json_list(text) for text in args.images])
+        names = _action_names(args.report)
+        predictions = predict(args.server, args.model, body)
+        for text, prediction in zip(args.images, predictions, strict=True):
+            action = prediction["action"] if isinstance(prediction, dict) else prediction
+            named = f" ({names[action]})" if names and isinstance(action, int) else ""
+            print(f"{text}: action {action}{named}")
         return 0
     if args.text:
         body = build_text_body(args.images)
