@@ -25,6 +25,7 @@ import re
 SENTENCE_SEPARATOR = "\x1e"  # ASCII record separator: never in ordinary text
 LINE_BREAK = r"[ \t\r\f\v]*\n[ \t\r\n\f\v]*"
 SENTENCE_END = r"([.!?][\"'\)\]]*)[ \t\r\n\f\v]+"
+WHITE_SPACE = " \t\r\n\f\v"  # what tf.strings.strip removes
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 _scorers = {}
@@ -52,9 +53,10 @@ def rouge_scores(hypotheses, references):
 
 def split_sentences_python(document):
     """The sentences of a document (plain Python), as `split_sentences` finds them."""
-    text = re.sub(LINE_BREAK, SENTENCE_SEPARATOR, document.strip())
+    text = re.sub(LINE_BREAK, SENTENCE_SEPARATOR, document.strip(WHITE_SPACE))
     text = re.sub(SENTENCE_END, r"\1" + SENTENCE_SEPARATOR, text)
-    return [s.strip() for s in text.split(SENTENCE_SEPARATOR) if s.strip()]
+    sentences = (s.strip(WHITE_SPACE) for s in text.split(SENTENCE_SEPARATOR))
+    return [s for s in sentences if s]
 
 
 def split_sentences(documents):
