@@ -27,6 +27,7 @@ Example:
 """
 
 import keras
+import tensorflow as tf
 
 from dlapps.translation.tokenizer import PAD_ID
 
@@ -76,8 +77,7 @@ class PointerGenerator(keras.layers.Layer):
         missing = self.vocabulary_size - self.generator_vocabulary_size
         if missing:
             vocabulary = keras.ops.pad(vocabulary, [[0, 0], [0, 0], [0, missing]])
-        source = keras.ops.one_hot(source_ids, self.vocabulary_size, dtype=attention.dtype)
-        copied = keras.ops.matmul(attention, source)
+        copied = _sum_by_token(attention, source_ids, self.vocabulary_size)
         return keras.ops.log(generate * vocabulary + (1.0 - generate) * copied + EPSILON)
 
     def compute_output_shape(self, x_shape, memory_shape=None, source_ids_shape=None):
@@ -91,3 +91,21 @@ class PointerGenerator(keras.layers.Layer):
             generator_vocabulary_size=self.generator_vocabulary_size,
         )
         return config
+
+
+def _sum_by_token(attention, source_ids, vocabulary_size):
+    """`(batch, target, vocabulary)`: each source token's total attention.
+
+    A segment sum over (row, token id) rather than a product with one-hot
+    source vectors, which would need `batch x source x vocabulary` floats
+    (a gigabyte for beam search over long articles). TFLite runs it as the
+    builtin UNSORTED_SEGMENT_SUM.
+    """
+    batch, targets = tf.shape(attention)[0], tf.shape(attention)[1]
+    segments = source_ids + tf.range(batch)[:, None] * vocabulary_size  # (batch, source)
+    by_source = tf.reshape(tf.transpose(attention, (0, 2, 1)), tf.stack([-1, targets]))
+    summed = tf.math.unsorted_segment_sum(
+        by_source, tf.reshape(segments, [-1]), batch * vocabulary_size
+    )  # (batch * vocabulary, target)
+    summed = tf.reshape(summed, tf.stack([batch, vocabulary_size, targets]))
+    return tf.transpose(summed, (0, 2, 1))

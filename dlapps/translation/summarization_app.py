@@ -20,16 +20,18 @@ from dlapps.callbacks import AnnealToBudget
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, load_saved_model
 from dlapps.export.tflite import is_tflite
-from dlapps.translation import document_data, rouge
+from dlapps.translation import abstractive, document_data, rouge
 from dlapps.translation.extractive_scorer import (
     MaskedBinaryCrossEntropy,
     build_extractive_scorer,
     select_sentences,
 )
+from dlapps.translation.losses import MaskedCrossEntropy, masked_accuracy
 from dlapps.translation.tokenizer import PAD_ID, SubwordTokenizer
+from dlapps.translation.translation_app import make_datasets
 
 TFLITE_FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic")
-MODELS = ("extractive",)
+MODELS = ("extractive", "abstractive")
 # Defaults for how much of a document is read: sentences, and tokens per
 # sentence (more are cut). News articles have 20-40 sentences; the summary
 # sentences of news sit mostly in the first half.
@@ -42,6 +44,8 @@ MAX_SELECTED = 6
 RATIOS = (0.2, 0.3, 0.4)
 MAX_LEAD = 10
 PARITY_DOCUMENTS = 200
+# Beam search over every export takes long: fewer documents are compared.
+PARITY_ABSTRACTIVE = 100
 
 
 @dataclasses.dataclass
@@ -69,6 +73,9 @@ class SummarizationData:
     sentences: dict
     selection: tuple | None = None
     lengths: dict = dataclasses.field(default_factory=dict)
+    model: str = "extractive"
+    sequences: object = None
+    beam_width: int = 4
 
     def summary(self):
         return {
@@ -77,6 +84,16 @@ class SummarizationData:
             "max_sentences": self.max_sentences,
             "sentence_length": self.sentence_length,
             **self.lengths,
+            "model": self.model,
+            **(
+                {
+                    "source_length": self.sequences.source_length,
+                    "target_length": self.sequences.target_length,
+                    **self.sequences.lengths,
+                }
+                if self.sequences
+                else {}
+            ),
         }
 
 
@@ -256,7 +273,18 @@ class SummarizationApp(Application):
             "--model",
             choices=MODELS,
             default="extractive",
-            help="extractive (default): select the key sentences",
+            help="extractive (default): select the key sentences; abstractive: write the "
+            "summary with a Transformer that can copy from the article",
+        )
+        group.add_argument(
+            "--max-input-tokens",
+            type=int,
+            default=abstractive.MAX_INPUT_TOKENS,
+            help="abstractive: article tokens read (the rest is cut; default: "
+            f"{abstractive.MAX_INPUT_TOKENS})",
+        )
+        group.add_argument(
+            "--beam-width", type=int, default=4, help="abstractive: beams (default: 4)"
         )
         group.add_argument(
             "--documents",
@@ -319,7 +347,7 @@ class SummarizationApp(Application):
             seed=config.seed,
             train_size=size,
             validation_size=max(10, min(300, size // 20)),
-            test_size=max(10, min(500, size // 10)),
+            test_size=max(10, min(300, size // 10)),
             fields=(
                 options.get("article_field", "article"),
                 options.get("summary_field", "summary"),
@@ -329,14 +357,30 @@ class SummarizationApp(Application):
         for split in ("train", "validation", "test"):
             if not getattr(documents, split)[0]:
                 raise UserError(f"{config.data} has no {split} documents: give it more")
-        return prepare_data(
+        data = prepare_data(
             documents,
             max_sentences=options.get("max_sentences", MAX_SENTENCES),
             sentence_tokens=options.get("sentence_tokens", SENTENCE_TOKENS),
             vocabulary_size=options.get("vocabulary_size", 8000),
         )
+        data.model = options.get("model", "extractive")
+        if data.model == "abstractive":
+            data.sequences = abstractive.prepare_sequences(
+                data, options.get("max_input_tokens", abstractive.MAX_INPUT_TOKENS)
+            )
+            data.beam_width = options.get("beam_width", 4)
+        return data
+
+    def training_defaults(self, config):
+        if config.options.get("model") == "abstractive":
+            # Writing is learned more slowly than choosing: more epochs, a longer budget.
+            return {**self.defaults, "epochs": 30, "learning_rate": 1e-3, "time_budget": 480}
+        return self.defaults
 
     def datasets(self, data, batch_size, seed):
+        if data.model == "abstractive":
+            return make_datasets(data.sequences, batch_size, seed)
+
         def pipeline(split, training):
             dataset = tf.data.Dataset.from_tensor_slices(
                 ({"sentence_ids": data.ids[split]}, data.labels[split])
@@ -350,11 +394,22 @@ class SummarizationApp(Application):
         return pipeline("train", True), pipeline("validation", False)
 
     def num_train_examples(self, data):
+        if data.model == "abstractive":
+            return int(data.sequences.ids["train"][0].nrows())
         return len(data.labels["train"])
 
     def build_model(self, config, data):
         options = config.options
         hidden_dim = options.get("hidden_dim", 128)
+        if data.model == "abstractive":
+            return abstractive.build_abstractive(
+                data.tokenizer.vocabulary_size,
+                data.sequences.source_length,
+                data.sequences.target_length,
+                num_layers=options.get("layers", 2),
+                hidden_dim=hidden_dim,
+                num_heads=options.get("heads", 4),
+            )
         return build_extractive_scorer(
             data.tokenizer.vocabulary_size,
             data.max_sentences,
@@ -366,6 +421,8 @@ class SummarizationApp(Application):
         )
 
     def compile_arguments(self, config, data):
+        if data.model == "abstractive":
+            return {"loss": MaskedCrossEntropy(), "metrics": [masked_accuracy]}
         return {"loss": MaskedBinaryCrossEntropy()}
 
     def extra_callbacks(self, config, data, workdir):
@@ -383,6 +440,8 @@ class SummarizationApp(Application):
         ]
 
     def evaluate(self, model, data, figures_dir):
+        if data.model == "abstractive":
+            return self._evaluate_abstractive(model, data, figures_dir)
         _check_sizes(model, data)
         count, ratio = choose_selection(model, data)
         logits = predict_logits(model, data.ids["test"])
@@ -393,11 +452,7 @@ class SummarizationApp(Application):
             f"extractive_{k}": v for k, v in rouge.rouge_scores(hypotheses, references).items()
         }
         metrics["rougeL"] = metrics["extractive_rougeL"]
-        lead_n = choose_lead(data)
-        for name, n in (("lead_n", lead_n), ("lead3", 3)):
-            scores = rouge.rouge_scores(lead(data.sentences["test"], n), references)
-            metrics.update({f"{name}_{k}": v for k, v in scores.items()})
-        metrics["lead_n"] = lead_n
+        metrics.update(self._baselines(data, references))
         oracle = [
             " ".join(s for s, label in zip(doc, row, strict=False) if label > 0)
             for doc, row in zip(data.sentences["test"], data.labels["test"], strict=True)
@@ -418,7 +473,100 @@ class SummarizationApp(Application):
         ]
         return metrics, {"split": "unseen test articles", "examples": examples}, [figure]
 
+    def _baselines(self, data, references):
+        """Lead-N (N chosen on validation) and Lead-3 ROUGE on the test split."""
+        metrics = {}
+        lead_n = choose_lead(data)
+        for name, n in (("lead_n", lead_n), ("lead3", 3)):
+            scores = rouge.rouge_scores(lead(data.sentences["test"], n), references)
+            metrics.update({f"{name}_{k}": v for k, v in scores.items()})
+        metrics["lead_n"] = lead_n
+        return metrics
+
+    def _evaluate_abstractive(self, model, data, figures_dir):
+        ids = abstractive.decode(model, data.sequences.source_ids("test"), data.beam_width)
+        hypotheses = data.tokenizer.detokenize_numpy(ids)
+        references = data.documents.test[1]
+        scores = rouge.rouge_scores(hypotheses, references)
+        metrics = {f"abstractive_{k}": v for k, v in scores.items()}
+        metrics["rougeL"] = metrics["abstractive_rougeL"]
+        metrics.update(self._baselines(data, references))
+        figure = plot_summaries(
+            data.documents.test[0][:4],
+            references[:4],
+            hypotheses[:4],
+            Path(figures_dir) / "summaries.png",
+        )
+        examples = [
+            {"article": a, "reference": r, "summary": h}
+            for a, r, h in list(zip(data.documents.test[0], references, hypotheses, strict=True))[
+                :10
+            ]
+        ]
+        return metrics, {"split": "unseen test articles", "examples": examples}, [figure]
+
+    def _abstractive_export_spec(self, model, data):
+        tokenizer, sequences = data.tokenizer, data.sequences
+        source_length = sequences.source_length
+        decoder = abstractive.beam_decoder(model, data.beam_width)
+        articles_spec = [tf.TensorSpec([None], tf.string, name="articles")]
+        ids_spec = [tf.TensorSpec([None, source_length], tf.int32, name="source_ids")]
+
+        def summarize(articles):
+            ids = decoder(abstractive.encode_articles(articles, tokenizer, source_length))
+            return {"summaries": tokenizer.detokenize(ids), "summary_ids": ids}
+
+        articles = data.documents.test[0][:PARITY_ABSTRACTIVE]
+        references = data.documents.test[1][: len(articles)]
+        test_ids = sequences.source_ids("test")[: len(articles)]
+        reference = abstractive.decode(model, test_ids, data.beam_width)
+
+        def score(ids):
+            return rouge.rouge_scores(tokenizer.detokenize_numpy(ids), references)
+
+        def parity(ids):
+            return {"identical_to_keras": float(np.mean(np.all(np.asarray(ids) == reference, 1)))}
+
+        return ExportSpec(
+            app=self.name,
+            model=model,
+            serving=[Endpoint("serving_default", summarize, articles_spec)],
+            tflite=Endpoint("serving_default", lambda ids: {"summary_ids": decoder(ids)}, ids_spec),
+            output_key="summary_ids",
+            test_inputs={"articles": np.array(articles, dtype=object)},
+            tflite_test_inputs={"source_ids": test_ids},
+            reference=reference,
+            score=score,
+            parity=parity,
+            representative_data=None,
+            labels=tokenizer.vocabulary,
+            tflite_formats=TFLITE_FORMATS,
+            files={"vocabulary.txt": "\n".join(tokenizer.vocabulary) + "\n"},
+            inputs={
+                "articles": {"dtype": "string", "shape": [None], "formats": ["saved_model"]},
+                "source_ids": {
+                    "dtype": "int32",
+                    "shape": [None, source_length],
+                    "formats": list(TFLITE_FORMATS),
+                    "note": "WordPiece ids of vocabulary.txt, each sentence tokenized on its "
+                    "own (all but the first with the space before it), 0-padded",
+                },
+            },
+            outputs={
+                "summaries": {"dtype": "string", "shape": [None]},
+                "summary_ids": {
+                    "dtype": "int32",
+                    "shape": [None, sequences.target_length - 1],
+                    "decoding": f"beam search (width {data.beam_width}, length penalty "
+                    f"{abstractive.LENGTH_PENALTY}, no repeated "
+                    f"{abstractive.NO_REPEAT_NGRAM}-gram)",
+                },
+            },
+        )
+
     def export_spec(self, model, data):
+        if data.model == "abstractive":
+            return self._abstractive_export_spec(model, data)
         _check_sizes(model, data)
         count, ratio = choose_selection(model, data)
         tokenizer, S, T = data.tokenizer, data.max_sentences, data.sentence_length
