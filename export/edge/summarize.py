@@ -7,9 +7,13 @@ the model to the device.
 
     python summarize.py summarization_float32.tflite article.txt
 
-The model contract: input `sentence_ids` int32 `[batch, sentences,
-tokens]`, output `selected` int32 `[batch, count]`: the indices of the
-chosen sentences in document order, -1 where none. Sentences are split as
+The extractive model's contract: input `sentence_ids` int32 `[batch,
+sentences, tokens]`, output `selected` int32 `[batch, count]`: the indices
+of the chosen sentences in document order, -1 where none. The abstractive
+model's: input `source_ids` int32 `[batch, tokens]` (each sentence
+tokenized on its own, all but the first with the space before it, joined
+and cut), output `summary_ids` (beam search runs inside the model); the
+summary joins the pieces up to `[END]`, dropping "##". Sentences are split as
 the SavedModel splits them (a line break, or `.`/`!`/`?` and closing quotes
 before white space, ends one); each is cut to 400 characters and tokenized
 by WordPiece's longest match over the whole sentence (`translate.WordPiece`).
@@ -53,11 +57,21 @@ def summarize(model_path, articles, vocabulary_path=None, num_threads=None):
     tokenizer = WordPiece(read_vocabulary(vocabulary_path))
     interpreter = litert.load_interpreter(model_path, num_threads=num_threads)
     details = litert.input_details(interpreter)
+    documents = [split_sentences(article) for article in articles]
+    if "source_ids" in details:  # the abstractive model
+        length = int(details["source_ids"]["shape"][1])
+        batch = np.zeros((len(articles), length), np.int32)
+        for row, sentences in enumerate(documents):
+            ids = []
+            for index, sentence in enumerate(sentences):
+                ids += tokenizer.encode((" " if index else "") + sentence[:SENTENCE_CHARACTERS])
+            batch[row, : min(length, len(ids))] = ids[:length]
+        outputs = litert.run_named(interpreter, {"source_ids": batch})["summary_ids"]
+        return [tokenizer.decode(row) for row in outputs]
     if "sentence_ids" not in details:
         raise EdgeError(f"not a summarization model: its inputs are {sorted(details)}")
     _, sentences_per_document, length = (int(n) for n in details["sentence_ids"]["shape"])
     batch = np.zeros((len(articles), sentences_per_document, length), np.int32)
-    documents = [split_sentences(article) for article in articles]
     for row, sentences in enumerate(documents):
         for index, sentence in enumerate(sentences[:sentences_per_document]):
             ids = tokenizer.encode(sentence[:SENTENCE_CHARACTERS])[:length]
