@@ -40,8 +40,8 @@ MAX_SENTENCES, SENTENCE_TOKENS = 40, 48
 # sentence at once, up to 2000 bytes); tokens past SENTENCE_TOKENS are cut anyway.
 SENTENCE_CHARACTERS = 400
 # Summaries of 1..MAX_SELECTED sentences, or a share of the document's sentences.
-MAX_SELECTED = 6
-RATIOS = (0.2, 0.3, 0.4)
+MAX_SELECTED = 10
+RATIOS = (0.2, 0.3, 0.4, 0.5)
 MAX_LEAD = 10
 PARITY_DOCUMENTS = 200
 # Beam search over every export takes long: fewer documents are compared.
@@ -60,8 +60,8 @@ class SummarizationData:
         labels: split -> float32 `(documents, max_sentences)`: 1 for an
             oracle sentence, 0 for another, -1 for no sentence.
         sentences: split -> the sentences of each document (all of them).
-        selection: `(count, ratio)` chosen on validation (see
-            `select_sentences`), set by `choose_selection`.
+        selection: `(count, ratio, by_position)` chosen on validation (see
+            `choose_selection`).
     """
 
     documents: object
@@ -72,6 +72,7 @@ class SummarizationData:
     labels: dict
     sentences: dict
     selection: tuple | None = None
+    scorer_selection: tuple | None = None
     lengths: dict = dataclasses.field(default_factory=dict)
     model: str = "extractive"
     sequences: object = None
@@ -205,25 +206,59 @@ def predict_logits(model, ids, batch_size=64):
     return np.asarray(model.predict({"sentence_ids": ids}, batch_size=batch_size, verbose=0))
 
 
+def selection_scores(logits, selection):
+    """The scores `select_sentences` ranks by: the model's, or -position for the Lead fallback."""
+    count, ratio, by_position = selection
+    if not by_position:
+        return logits
+    positions = tf.cast(tf.range(tf.shape(logits)[1]), tf.float32)
+    return tf.zeros_like(logits) - positions[None]
+
+
+def select(logits, ids, selection):
+    """`select_sentences` under a `(count, ratio, by_position)` selection."""
+    count, ratio, _ = selection
+    return select_sentences(selection_scores(logits, selection), ids, count, ratio)
+
+
+def selection_candidates(max_sentences):
+    """Every `(count, ratio, by_position)` tried on validation."""
+    counts = [(c, None) for c in range(1, MAX_SELECTED + 1)] + [(max_sentences, r) for r in RATIOS]
+    counts = sorted({(min(c, max_sentences), r) for c, r in counts}, key=str)
+    return [(c, r, by_position) for by_position in (False, True) for c, r in counts]
+
+
 def choose_selection(model, data):
-    """The (count, ratio) whose summaries score best ROUGE-L on validation."""
+    """The `(count, ratio, by_position)` whose summaries score best ROUGE-L on validation.
+
+    Candidates keep the model's top 1-10 sentences or a share of the
+    article's; the same counts taken from the start of the article (Lead-N,
+    `by_position`) compete too, so a scorer that learned less than the
+    article order gives (on validation) at least Lead-N. The report says
+    which won (`selection`) and what the scorer alone got (`scorer_rougeL`).
+    """
     if data.selection is not None:
         return data.selection
     logits = predict_logits(model, data.ids["validation"])
     references = data.documents.validation[1]
-    best = None
-    for count, ratio in [(c, None) for c in range(1, MAX_SELECTED + 1)] + [
-        (MAX_SELECTED, r) for r in RATIOS
-    ]:
-        count = min(count, data.max_sentences)
-        selected = select_sentences(logits, data.ids["validation"], count, ratio).numpy()
-        score = rouge.rouge_scores(
+    scores = {}
+    for candidate in selection_candidates(data.max_sentences):
+        selected = select(logits, data.ids["validation"], candidate).numpy()
+        scores[candidate] = rouge.rouge_scores(
             summaries_of(data.sentences["validation"], selected), references
         )["rougeL"]
-        if best is None or score > best[0]:
-            best = (score, (count, ratio))
-    data.selection = best[1]
+    # Ties go to the model, then to fewer sentences.
+    data.selection = max(scores, key=lambda c: (round(scores[c], 6), not c[2], -c[0]))
+    data.scorer_selection = max(
+        (c for c in scores if not c[2]), key=lambda c: (round(scores[c], 6), -c[0])
+    )
     return data.selection
+
+
+def describe_selection(selection):
+    count, ratio, by_position = selection
+    amount = f"{ratio:.0%} of the sentences (at most {count})" if ratio else f"{count} sentences"
+    return f"the first {amount} (Lead fallback)" if by_position else f"the top-scored {amount}"
 
 
 def choose_lead(data):
@@ -443,22 +478,27 @@ class SummarizationApp(Application):
         if data.model == "abstractive":
             return self._evaluate_abstractive(model, data, figures_dir)
         _check_sizes(model, data)
-        count, ratio = choose_selection(model, data)
+        selection = choose_selection(model, data)
         logits = predict_logits(model, data.ids["test"])
-        selected = select_sentences(logits, data.ids["test"], count, ratio).numpy()
+        selected = select(logits, data.ids["test"], selection).numpy()
         references = data.documents.test[1]
         hypotheses = summaries_of(data.sentences["test"], selected)
         metrics = {
             f"extractive_{k}": v for k, v in rouge.rouge_scores(hypotheses, references).items()
         }
         metrics["rougeL"] = metrics["extractive_rougeL"]
+        # The scorer on its own (its best count on validation), whether or not Lead won.
+        scorer_only = select(logits, data.ids["test"], data.scorer_selection).numpy()
+        metrics["scorer_rougeL"] = rouge.rouge_scores(
+            summaries_of(data.sentences["test"], scorer_only), references
+        )["rougeL"]
         metrics.update(self._baselines(data, references))
         oracle = [
             " ".join(s for s, label in zip(doc, row, strict=False) if label > 0)
             for doc, row in zip(data.sentences["test"], data.labels["test"], strict=True)
         ]
         metrics["oracle_rougeL"] = rouge.rouge_scores(oracle, references)["rougeL"]
-        metrics["selected_sentences"] = count if ratio is None else f"{ratio:.0%} (at most {count})"
+        metrics["selection"] = describe_selection(selection)
         figure = plot_summaries(
             data.documents.test[0][:4],
             references[:4],
@@ -568,28 +608,25 @@ class SummarizationApp(Application):
         if data.model == "abstractive":
             return self._abstractive_export_spec(model, data)
         _check_sizes(model, data)
-        count, ratio = choose_selection(model, data)
+        selection = choose_selection(model, data)
+        count, ratio, by_position = selection
         tokenizer, S, T = data.tokenizer, data.max_sentences, data.sentence_length
         articles_spec = [tf.TensorSpec([None], tf.string, name="articles")]
         ids_spec = [tf.TensorSpec([None, S, T], tf.int32, name="sentence_ids")]
 
         def summarize(articles):
             ids, sentences = encode_documents(articles, tokenizer, S, T)
-            selected = select_sentences(
-                model({"sentence_ids": ids}, training=False), ids, count, ratio
-            )
+            selected = select(model({"sentence_ids": ids}, training=False), ids, selection)
             return {"summaries": join_selected(sentences, selected), "selected": selected}
 
-        def select(sentence_ids):
+        def select_ids(sentence_ids):
             logits = model({"sentence_ids": sentence_ids}, training=False)
-            return {"selected": select_sentences(logits, sentence_ids, count, ratio)}
+            return {"selected": select(logits, sentence_ids, selection)}
 
         articles = data.documents.test[0][:PARITY_DOCUMENTS]
         references = data.documents.test[1][: len(articles)]
         test_ids = data.ids["test"][: len(articles)]
-        reference = select_sentences(
-            predict_logits(model, test_ids), test_ids, count, ratio
-        ).numpy()
+        reference = select(predict_logits(model, test_ids), test_ids, selection).numpy()
         test_sentences = data.sentences["test"][: len(articles)]
 
         def score(selected):
@@ -603,7 +640,7 @@ class SummarizationApp(Application):
             app=self.name,
             model=model,
             serving=[Endpoint("serving_default", summarize, articles_spec)],
-            tflite=Endpoint("serving_default", select, ids_spec),
+            tflite=Endpoint("serving_default", select_ids, ids_spec),
             output_key="selected",
             test_inputs={"articles": np.array(articles, dtype=object)},
             tflite_test_inputs={"sentence_ids": test_ids},
@@ -638,7 +675,12 @@ class SummarizationApp(Application):
                     "shape": [None, count],
                     "note": "indices of the chosen sentences in document order, -1 "
                     "where none; the summary joins them with spaces",
-                    "selection": {"count": count, "ratio": ratio},
+                    "selection": {
+                        "count": count,
+                        "ratio": ratio,
+                        "by_position": by_position,
+                        "rule": describe_selection(selection),
+                    },
                 },
             },
         )
