@@ -498,7 +498,10 @@ class SummarizationApp(Application):
             for doc, row in zip(data.sentences["test"], data.labels["test"], strict=True)
         ]
         metrics["oracle_rougeL"] = rouge.rouge_scores(oracle, references)["rougeL"]
-        metrics["selection"] = describe_selection(selection)
+        # Numbers only in metrics (`dlapps evaluate` prints them); the rule in words is in details.
+        metrics["selected_sentences"] = selection[0]
+        metrics["selected_share"] = selection[1] or 0.0
+        metrics["lead_fallback"] = float(selection[2])
         figure = plot_summaries(
             data.documents.test[0][:4],
             references[:4],
@@ -511,7 +514,12 @@ class SummarizationApp(Application):
                 :10
             ]
         ]
-        return metrics, {"split": "unseen test articles", "examples": examples}, [figure]
+        details = {
+            "split": "unseen test articles",
+            "selection": describe_selection(selection),
+            "examples": examples,
+        }
+        return metrics, details, [figure]
 
     def _baselines(self, data, references):
         """Lead-N (N chosen on validation) and Lead-3 ROUGE on the test split."""
