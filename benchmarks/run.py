@@ -927,6 +927,21 @@ def _app_rows(results):
         ]
         quality = f"BLEU {model['bleu']:.1f}, exact match {model['exact_match']:.3f}"
         rows.append(("translation", quality, model, files))
+    if "summarization" in results:
+        model = results["summarization"]["models"]["extractive"]
+        files = [
+            {
+                **f,
+                "quality": f"ROUGE-L {f['rougeL']:.3f}",
+                "parity": f"{f['identical_to_keras']:.0%} identical",
+            }
+            for f in model["files"]
+        ]
+        quality = (
+            f"ROUGE-L {model['extractive_rougeL']:.3f} (Lead-{model['lead_n']} "
+            f"{model['lead_n_rougeL']:.3f})"
+        )
+        rows.append(("summarization", quality, model, files))
     return rows
 
 
