@@ -704,6 +704,11 @@ def bench_summarization(workdir, settings):
             "examples": result.report["evaluation"]["examples"][:3],
             "data": result.report["data"],
         }
+        # Saved at once: the abstractive run is the longer one.
+        settings.figures.mkdir(parents=True, exist_ok=True)
+        (settings.figures.parent / f"summarization_{model}.json").write_text(
+            json.dumps(models[model], indent=1, default=str), encoding="utf-8"
+        )
     return {"seed": seed, "split": "unseen test articles", "models": models}
 
 
