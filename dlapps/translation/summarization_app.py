@@ -735,7 +735,7 @@ def plot_summaries(articles, references, summaries, path):
     from dlapps.report import pyplot
 
     plt = pyplot()
-    figure, axes = plt.subplots(len(articles), 1, figsize=(11, 3.2 * len(articles)))
+    figure, axes = plt.subplots(len(articles), 1, figsize=(11, 1.8 * len(articles)))
     for axis, article, reference, summary in zip(
         np.atleast_1d(axes), articles, references, summaries, strict=True
     ):
