@@ -680,6 +680,38 @@ def _translation_memory(data):
     return translation_scores(hypotheses, data.test_references)
 
 
+def bench_summarization(workdir, settings):
+    """Built-in reports: the extractive default and the abstractive copy model, beside Lead-N.
+
+    Both train with their defaults (`dlapps train summarization [--model
+    abstractive]`); ROUGE is measured on unseen test articles, the same split
+    for the models, Lead-N (N chosen on validation) and Lead-3.
+    """
+    seed, quick = settings.seeds[0], settings.quick
+    models = {}
+    for model in ("extractive", "abstractive"):
+        print(f"summarization: {model}, seed {seed}", file=sys.stderr)
+        options = {"model": model, **({"documents": 60} if quick else {})}
+        result = _train(
+            "summarization", workdir, seed=seed, epochs=1 if quick else None, options=options
+        )
+        if model == "extractive":
+            _keep_figures(result.report, "summarization", settings.figures)
+        models[model] = {
+            **result.metrics,
+            **_timing(result),
+            "files": _file_rows(result.report, "identical_to_keras"),
+            "examples": result.report["evaluation"]["examples"][:3],
+            "data": result.report["data"],
+        }
+        # Saved at once: the abstractive run is the longer one.
+        settings.figures.mkdir(parents=True, exist_ok=True)
+        (settings.figures.parent / f"summarization_{model}.json").write_text(
+            json.dumps(models[model], indent=1, default=str), encoding="utf-8"
+        )
+    return {"seed": seed, "split": "unseen test articles", "models": models}
+
+
 def bench_multi_worker(workdir, settings):
     """Vision on digits: `dlapps launch --workers 2` against one worker, same settings."""
     import h5py
@@ -915,6 +947,21 @@ def _app_rows(results):
         # Its examples are environment steps, collection and updates together.
         run = {**run, "examples_per_second": run["overall_env_steps_per_second"]}
         rows.append((f"game ({run['agent']}, {run['environment']})", quality, run, files))
+    if "summarization" in results:
+        model = results["summarization"]["models"]["extractive"]
+        files = [
+            {
+                **f,
+                "quality": f"ROUGE-L {f['rougeL']:.3f}",
+                "parity": f"{f['identical_to_keras']:.0%} identical",
+            }
+            for f in model["files"]
+        ]
+        quality = (
+            f"ROUGE-L {model['extractive_rougeL']:.3f} (Lead-{model['lead_n']} "
+            f"{model['lead_n_rougeL']:.3f})"
+        )
+        rows.append(("summarization", quality, model, files))
     return rows
 
 
@@ -1035,6 +1082,7 @@ def write_markdown(results, path):
         "speech_kws_speakers": _speakers_markdown,
         "speech_stt": _speech_to_text_markdown,
         "translation": _translation_markdown,
+        "summarization": _summarization_markdown,
         "multi_worker": _multi_worker_markdown,
         "game": _game_markdown,
         "game_atari": _game_markdown,
@@ -1336,6 +1384,50 @@ def _translation_markdown(translation):
     return lines
 
 
+def _summarization_markdown(summarization):
+    models = summarization["models"]
+    first = next(iter(models.values()))
+    lines = [
+        "",
+        "## summarization: built-in reports, default settings",
+        "",
+        f"Measured {summarization.get('date', '')} "
+        f"({summarization.get('seconds_total', 0):.0f} s), seed {summarization['seed']}. "
+        "ROUGE F1 (rouge-score, stemming) on unseen test articles; Lead-N takes the first N "
+        f"sentences, N chosen on validation (N = {first['lead_n']}).",
+        "",
+        "| model | ROUGE-1 | ROUGE-2 | ROUGE-L | epochs | training s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, m in models.items():
+        lines.append(
+            f"| {name} | {m[name + '_rouge1']:.4f} | {m[name + '_rouge2']:.4f} "
+            f"| {m[name + '_rougeL']:.4f} | {m['epochs']} | {m['seconds']:.0f} |"
+        )
+    for name in ("lead_n", "lead3"):
+        label = {"lead_n": f"Lead-{first['lead_n']}", "lead3": "Lead-3"}[name]
+        lines.append(
+            f"| {label} | {first[name + '_rouge1']:.4f} | {first[name + '_rouge2']:.4f} "
+            f"| {first[name + '_rougeL']:.4f} | - | - |"
+        )
+    for name, m in models.items():
+        lines += [
+            "",
+            f"{name}: exported files (summaries identical to the Keras model's, latency per "
+            "call at batch 1 and 32 articles)",
+            "",
+            "| format | size KB | ROUGE-L | identical to Keras | ms @ batch 1 | ms @ batch 32 |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for f in m["files"]:
+            lines.append(
+                f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['rougeL']:.4f} "
+                f"| {f['identical_to_keras']:.4f} | {f['latency_ms_batch_1']:.2f} "
+                f"| {f['latency_ms_batch_32']:.2f} |"
+            )
+    return lines
+
+
 def _translation_real_markdown(real):
     data, speed, throughput = real["data"], real["decoding_ms_per_sentence"], real["throughput"]
     memory = real["translation_memory"]
@@ -1579,6 +1671,7 @@ BENCHES = {
     "speech_kws_speakers": bench_speech_speakers,
     "speech_stt": bench_speech_to_text,
     "translation": bench_translation,
+    "summarization": bench_summarization,
     "multi_worker": bench_multi_worker,
     "game": bench_game,
     "game_atari": bench_game_atari,

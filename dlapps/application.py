@@ -25,6 +25,7 @@ APPLICATIONS = {
     "speech_stt": "dlapps.speech.stt_app:SpeechToTextApp",
     "translation": "dlapps.translation.translation_app:TranslationApp",
     "game": "dlapps.game.game_app:GameApp",
+    "summarization": "dlapps.translation.summarization_app:SummarizationApp",
 }
 
 

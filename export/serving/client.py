@@ -82,8 +82,8 @@ def build_body(signature, images):
     }
 
 
-def build_text_body(sentences, signature="serving_default", columnar=False):
-    """The `:predict` body for a model taking `sentences` (translation).
+def build_text_body(sentences, signature="serving_default", columnar=False, input_name="sentences"):
+    """The `:predict` body for a model taking `sentences` (translation; summarization's `articles`).
 
     TF Serving takes either format: rows (`instances`, one object per
     example) or columns (`inputs`, one list per input name).
@@ -96,8 +96,8 @@ def build_text_body(sentences, signature="serving_default", columnar=False):
     {'signature_name': 'serving_default', 'inputs': {'sentences': ['twenty-one']}}
     """
     if columnar:
-        return {"signature_name": signature, "inputs": {"sentences": list(sentences)}}
-    return {"signature_name": signature, "instances": [{"sentences": s} for s in sentences]}
+        return {"signature_name": signature, "inputs": {input_name: list(sentences)}}
+    return {"signature_name": signature, "instances": [{input_name: s} for s in sentences]}
 
 
 def read_wav_file(path):
@@ -394,6 +394,9 @@ def main(argv=None):
         "--observation", action="store_true", help="game: send observations, JSON lists"
     )
     parser.add_argument("--wav", action="store_true", help="send WAV files (speech apps)")
+    parser.add_argument(
+        "--articles", action="store_true", help="send article .txt files (summarization)"
+    )
     parser.add_argument("--generate", type=int, metavar="N", help="gan: ask for N images")
     parser.add_argument("--label", type=int, help="gan: the class to generate (conditional)")
     parser.add_argument("--latent-dim", type=int, default=64, help="gan: noise size")
@@ -443,6 +446,9 @@ def _run(args):
         return 0
     if args.text:
         body = build_text_body(args.images)
+    elif args.articles:
+        texts = [content.decode("utf-8") for content in _read_files(args.images)]
+        body = build_text_body(texts, input_name="articles")
     elif args.wav and args.model.endswith("kws") and all(map(is_model_rate_wav, args.images)):
         # serve_wav decodes, averages channels and centre-crops as dlapps does.
         body = build_audio_body(wav_files=_read_files(args.images))
@@ -458,7 +464,9 @@ def _run(args):
         body = build_body("raw", [load_pixels(path, *size) for path in args.images])
     predictions = predict(args.server, args.model, body)
     for name, prediction in zip(args.images, predictions, strict=True):
-        if "translations" in prediction:
+        if "summaries" in prediction:
+            print(f"{name}: {prediction['summaries']}")
+        elif "translations" in prediction:
             print(f"{name} -> {prediction['translations']}")
         elif "transcript" in prediction:
             print(f"{name}: {prediction['transcript']}")
