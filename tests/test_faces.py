@@ -27,6 +27,8 @@ def faces(tmp_path_factory):
     from dlapps import training
     from dlapps.application import get_application
     from dlapps.export import export_model
+    from dlapps.faces import Gallery
+    from dlapps.faces.exported_embedder import weights_fingerprint
 
     root = tmp_path_factory.mktemp("faces")
     app = get_application("faces")
@@ -41,6 +43,12 @@ def faces(tmp_path_factory):
         options={"augment": False},
     )
     result = training.run(app, config)
+    # Exported with a gallery of two test photos baked in (`--gallery` at export).
+    embedder = result.model.get_layer("embedder")
+    templates = embedder.predict(result.data.test[0][[0, 4]].astype("float32"), verbose=0)
+    fingerprint = weights_fingerprint(embedder)
+    baked = Gallery(["p0", "p1"], templates, 0.99999, fingerprint, "fixture")
+    result.data.gallery_path = baked.save(root / "baked.npz")
     spec = app.export_spec(result.model, result.data)
     spec = dataclasses.replace(spec, tflite_formats=("tflite_float32", "tflite_int8"))
     version = Path(export_model(spec, root / "saved_models", result.metrics)["path"])
@@ -166,27 +174,19 @@ def test_training_refuses_a_person_with_one_photo(tmp_path, capsys):
     assert "person 'bo'" in error[0] and "1 photo(s)" in error[0] and "enrol" in error[0]
 
 
-def test_the_savedmodel_loads_in_a_fresh_process_with_a_baked_in_gallery(faces, tmp_path):
-    from dlapps.export import write_saved_model
-    from dlapps.faces import Gallery
-    from dlapps.faces.serving import serving_endpoints
-
+def test_the_savedmodel_loads_in_a_fresh_process_with_its_baked_in_gallery(faces, tmp_path):
     result, version, _ = faces
     embedder = result.model.get_layer("embedder")
     images = result.data.test[0][:6]
     reference = embedder.predict(images.astype("float32"), verbose=0)
-    gallery = Gallery(["p0", "p1"], reference[[0, 4]], 0.99999, "x", "1")
-    with_gallery = write_saved_model(
-        embedder, serving_endpoints(embedder, (64, 64), gallery), tmp_path / "identify"
-    )
     np.save(tmp_path / "images.npy", images)
     script = f"""
 import json, numpy as np, tensorflow as tf
 images = np.load({str(tmp_path / "images.npy")!r})
-model = tf.saved_model.load({str(version)!r}).signatures["serving_default"]
+loaded = tf.saved_model.load({str(version)!r})
+model, identify = loaded.signatures["serving_default"], loaded.signatures["identify"]
 big = tf.image.resize(images, (97, 80)).numpy().round().astype(np.uint8)
 grey = images.mean(-1, keepdims=True).round().astype(np.uint8)
-identify = tf.saved_model.load({str(with_gallery)!r}).signatures["identify"]
 out = identify(images=images)
 print(json.dumps({{
     "same": model(images=images)["embeddings"].numpy().tolist(),
