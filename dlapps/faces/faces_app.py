@@ -145,8 +145,9 @@ class FacesApp(Application):
         group.add_argument(
             "--gallery",
             default=None,
-            help="export: bake this enrolled gallery (.npz from dlapps enroll with the same "
-            "weights) into the SavedModel's `identify` signature",
+            help="export: bake a gallery into the SavedModel's `identify` signature: a folder "
+            "of people (FOLDER/<person>/<photo>, enrolled with the model being exported) or "
+            "a .npz from dlapps enroll made with the same weights",
         )
 
     def check_options(self, options):
@@ -290,7 +291,7 @@ class FacesApp(Application):
         fingerprint = weights_fingerprint(embedder)
         gallery = None
         if getattr(data, "gallery_path", None):
-            gallery = Gallery.load(data.gallery_path, fingerprint, "being exported")
+            gallery = _export_gallery(data.gallery_path, embedder, fingerprint, threshold)
         train_images = data.fitting[0]
         order = np.random.default_rng(0).permutation(len(train_images))[:CALIBRATION_EXAMPLES]
 
@@ -406,6 +407,19 @@ class FacesApp(Application):
                 run=verify,
             ),
         ]
+
+
+def _export_gallery(path, embedder, fingerprint, threshold):
+    """The gallery to bake in: a `.npz` made with these weights, or a folder enrolled now."""
+    if not Path(path).is_dir():
+        return Gallery.load(path, fingerprint, "being exported")
+    people = face_data.list_people(path, min_photos=1, purpose="enrolment")
+    names = sorted(people)
+    paths = [photo for name in names for photo in people[name]]
+    owners = np.concatenate([np.full(len(people[n]), i) for i, n in enumerate(names)])
+    images = face_data.load_photos(paths, embedder.input_shape[1:3])
+    _, embeddings = templates(_embed(embedder, images), owners)
+    return Gallery(names, embeddings, threshold, fingerprint, "being exported")
 
 
 def _embed(embedder, images):
