@@ -2,7 +2,7 @@
 
 
 def test_faces_script_trains_evaluates_and_exports(tmp_path, run_app_script):
-    flags = ("--people", "10", "--photos", "3", "--epochs", "1", "--batch-size", "16")
+    flags = ("--people", "10", "--photos", "4", "--epochs", "1", "--batch-size", "16")
     stdout = run_app_script("faces", tmp_path, *flags, cache=True)
     auc = float(stdout.split("embedder: verification accuracy")[1].split("ROC AUC")[1].split()[0])
     assert 0.0 <= auc <= 1.0 and "eigenfaces: verification accuracy" in stdout

@@ -27,7 +27,7 @@ def open_set_identification(embeddings, people, threshold, photos_per_person=3, 
         photos = rng.permutation(np.flatnonzero(people == person))
         enrol_index.extend(photos[:photos_per_person])
         query_index.extend(photos[photos_per_person:])
-    enrol_index, query_index = np.asarray(enrol_index), np.asarray(query_index)
+    enrol_index, query_index = np.asarray(enrol_index, int), np.asarray(query_index, int)
     impostor_index = np.flatnonzero(np.isin(people, impostors))
     gallery_ids, gallery = templates(embeddings[enrol_index], people[enrol_index])
     query_sims = embeddings[query_index] @ gallery.T
@@ -36,8 +36,8 @@ def open_set_identification(embeddings, people, threshold, photos_per_person=3, 
     accepted = query_sims.max(axis=1) >= threshold
     impostor_best = (embeddings[impostor_index] @ gallery.T).max(axis=1)
     metrics = {
-        "rank1": float(np.mean(correct)),
-        "rank1_accepted": float(np.mean(correct & accepted)),
+        "rank1": float(np.mean(correct)) if len(correct) else float("nan"),
+        "rank1_accepted": float(np.mean(correct & accepted)) if len(correct) else float("nan"),
         "impostor_rejection": float(np.mean(impostor_best < threshold)),
         "enrolled_people": len(enrolled),
         "photos_per_person": photos_per_person,
@@ -57,7 +57,10 @@ def plot_query_grid(images, example, path, count=8):
     """Writes query photos (top row) above their nearest enrolled photo, green if right."""
     pyplot = report.pyplot()
     chosen = np.random.default_rng(0).permutation(len(example["queries"]))[:count]
-    figure, axes = pyplot.subplots(2, len(chosen), figsize=(1.4 * len(chosen), 3.2), squeeze=False)
+    columns = max(1, len(chosen))  # no queries: an empty grid, not an error
+    figure, axes = pyplot.subplots(2, columns, figsize=(1.4 * columns, 3.2), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
     for column, index in enumerate(chosen):
         query = images[example["queries"][index]]
         match = images[example["enrol_index"][example["matches"][index]]]
@@ -65,8 +68,6 @@ def plot_query_grid(images, example, path, count=8):
         axes[0, column].imshow(query)
         axes[0, column].set_title(f"{example['similarities'][index]:.2f}", color=color, fontsize=8)
         axes[1, column].imshow(match)
-        for row in (0, 1):
-            axes[row, column].axis("off")
     figure.suptitle("Queries (top) and their nearest enrolled person (unseen people)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
