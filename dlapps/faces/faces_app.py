@@ -347,7 +347,7 @@ class FacesApp(Application):
             inputs={
                 "images": {
                     "dtype": "uint8",
-                    "shape": [None, None, None, 3],
+                    "shape": [None, *size, 3],
                     "note": f"SavedModel: any size, 1 or 3 channels; TFLite: {size[0]}x{size[1]}x3",
                 },
                 "image_bytes": {"dtype": "string", "shape": [None], "signature": "serve_bytes"},
