@@ -170,6 +170,13 @@ def verification_accuracy(similarities, same, folds=10, seed=0):
     return float(np.mean(accuracies)), float(np.std(accuracies)), float(np.mean(thresholds))
 
 
+def threshold_at_far(similarities, same, far):
+    """The lowest similarity threshold that accepts at most a fraction `far` of different pairs."""
+    impostors = np.sort(np.asarray(similarities)[~np.asarray(same, bool)])[::-1]
+    accepted = int(np.floor(far * len(impostors)))
+    return float(impostors[accepted]) if accepted < len(impostors) else float("-inf")
+
+
 def tar_at_far(similarities, same, far):
     """True accept rate at the threshold that accepts a fraction `far` of different pairs."""
     similarities, same = np.asarray(similarities), np.asarray(same, bool)
