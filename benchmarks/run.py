@@ -1086,6 +1086,7 @@ def write_markdown(results, path):
         "multi_worker": _multi_worker_markdown,
         "game": _game_markdown,
         "game_atari": _game_markdown,
+        "faces": _faces_markdown,
     }
     for app, section in sections.items():
         if app in results:
@@ -1663,6 +1664,99 @@ def bench_game_atari(workdir, settings):
     return {"gpu": True, "run": _game_run(result)}
 
 
+def bench_faces(workdir, settings):
+    """Face recognition on generated people never seen in training, default settings.
+
+    Verification (LFW protocol), TAR at FAR, ROC AUC and open-set
+    identification of the embedder and of the eigenfaces baseline on the
+    same pairs; every exported file's verification accuracy, cosine to the
+    Keras embeddings, size and latency, timed side by side.
+    """
+    print("faces: generated identities, seed 0", file=sys.stderr)
+    result = _train(
+        "faces",
+        workdir,
+        seed=0,
+        epochs=1 if settings.quick else None,
+        data="generated:40x6" if settings.quick else None,
+    )
+    exported = result.report
+    _keep_figures(exported, "faces", settings.figures)
+    timed = benchmark.bench_version(exported["path"], (1, 32))
+    latency = {row["format"]: row["latency_ms"] for row in timed["rows"]}
+    files = [
+        {
+            "format": export["format"],
+            "bytes": export["bytes"],
+            "verification_accuracy": export["metrics"]["verification_accuracy"],
+            "tar_at_far_1e-2": export["metrics"]["tar_at_far_1e-2"],
+            "mean_cosine": export["mean_cosine"],
+            "latency_ms_batch_1": latency[export["format"]][1],
+            "latency_ms_batch_32": latency[export["format"]][32],
+        }
+        for export in exported["exports"]
+    ]
+    by_format = {f["format"]: f for f in files}
+    keras_accuracy = result.metrics["verification_accuracy"]
+    int8, float32 = by_format["tflite_int8"], by_format["tflite_float32"]
+    return {
+        "data": exported["data"],
+        "metrics": result.metrics,
+        "identification": exported["evaluation"]["identification"],
+        "eigenfaces": exported["evaluation"]["eigenfaces"],
+        **_timing(result),
+        "files": files,
+        "int8": {
+            "verification_accuracy_minus_keras": int8["verification_accuracy"] - keras_accuracy,
+            "bytes": int8["bytes"],
+            "latency_ratio_batch_1": int8["latency_ms_batch_1"] / float32["latency_ms_batch_1"],
+            "mean_cosine": int8["mean_cosine"],
+        },
+        "ratios": timed["ratios"],
+    }
+
+
+def _faces_markdown(faces):
+    metrics, baseline = faces["metrics"], faces["eigenfaces"]
+    lines = [
+        "",
+        "## faces: generated people never seen in training, default settings",
+        "",
+        f"{faces['data']['test_people']} test people ({faces['data']['test']} photos), "
+        f"{faces['data']['train_people']} training people; {faces['seconds']:.0f} s training, "
+        f"{faces['epochs']} epochs.",
+        "",
+        "| model | verification acc (10 folds) | TAR@FAR 1e-2 | TAR@FAR 1e-3 | ROC AUC | rank-1 |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| embedder (ArcFace) | {metrics['verification_accuracy']:.4f} | "
+        f"{metrics['tar_at_far_1e-2']:.4f} | {metrics['tar_at_far_1e-3']:.4f} | "
+        f"{metrics['roc_auc']:.4f} | {metrics['rank1']:.4f} |",
+        f"| eigenfaces (PCA + cosine) | {baseline['verification_accuracy']:.4f} | "
+        f"{baseline['tar_at_far_1e-2']:.4f} | {baseline['tar_at_far_1e-3']:.4f} | "
+        f"{baseline['roc_auc']:.4f} | {baseline['rank1']:.4f} |",
+        "",
+        f"Open-set: impostor rejection {metrics['impostor_rejection']:.4f} at the validation "
+        f"people's threshold {metrics['threshold']:.3f}.",
+        "",
+        "| file | size KB | verification acc | mean cosine to Keras | ms @ 1 | ms @ 32 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in faces["files"]:
+        lines.append(
+            f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['verification_accuracy']:.4f} | "
+            f"{f['mean_cosine']:.4f} | {f['latency_ms_batch_1']:.2f} | "
+            f"{f['latency_ms_batch_32']:.2f} |"
+        )
+    int8 = faces["int8"]
+    lines += [
+        "",
+        f"int8 vs Keras: {int8['verification_accuracy_minus_keras']:+.4f} verification accuracy; "
+        f"{int8['bytes'] / 1024:.0f} KB; {int8['latency_ratio_batch_1']:.2f}x float32 latency "
+        "at batch 1.",
+    ]
+    return lines
+
+
 BENCHES = {
     "vision": bench_vision,
     "vision_transfer": bench_vision_transfer,
@@ -1675,6 +1769,7 @@ BENCHES = {
     "multi_worker": bench_multi_worker,
     "game": bench_game,
     "game_atari": bench_game_atari,
+    "faces": bench_faces,
 }
 
 

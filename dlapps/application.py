@@ -26,6 +26,7 @@ APPLICATIONS = {
     "translation": "dlapps.translation.translation_app:TranslationApp",
     "game": "dlapps.game.game_app:GameApp",
     "summarization": "dlapps.translation.summarization_app:SummarizationApp",
+    "faces": "dlapps.faces.faces_app:FacesApp",
 }
 
 

@@ -18,6 +18,15 @@ Two signatures of an exported image classifier:
     cat.png: cat (0.981)
     python export/serving/client.py --signature raw --size 28x28 --channels 1 seven.png
 
+Faces: `serve_bytes` returns each photo's embedding; a model exported with
+`--gallery` also has `identify` (raw pixels, any size, -> the enrolled
+person or "unknown" and the similarity):
+
+    python export/serving/client.py --model faces door.jpg
+    python export/serving/client.py --model faces --signature identify \
+        --size 64x64 --channels 3 door.jpg
+    door.jpg: ada (similarity 0.812)
+
 Speech (PCM WAV files; 16 kHz ones are read with the standard library, other
 rates resampled with SciPy's polyphase filter as dlapps does; keyword clips
 are centre-cropped to one second, transcripts take up to 30 s per request):
@@ -52,7 +61,12 @@ import wave
 SAMPLE_RATE = 16000
 KWS_SAMPLES = 16000  # speech_kws: one second
 STT_MAX_SAMPLES = 30 * SAMPLE_RATE  # speech_stt: any length up to 30 s per request
-SIGNATURES = {"raw": ("serving_default", "images"), "bytes": ("serve_bytes", "image_bytes")}
+SIGNATURES = {
+    "raw": ("serving_default", "images"),
+    "bytes": ("serve_bytes", "image_bytes"),
+    # faces exported with --gallery: raw face pixels -> person, similarity, known.
+    "identify": ("identify", "images"),
+}
 
 
 class ClientError(Exception):
@@ -461,7 +475,7 @@ def _run(args):
         body = build_body("bytes", [upright_image_bytes(path) for path in args.images])
     else:
         size = input_size(args.size, args.channels, args.report)
-        body = build_body("raw", [load_pixels(path, *size) for path in args.images])
+        body = build_body(args.signature, [load_pixels(path, *size) for path in args.images])
     predictions = predict(args.server, args.model, body)
     for name, prediction in zip(args.images, predictions, strict=True):
         if "summaries" in prediction:
@@ -470,6 +484,11 @@ def _run(args):
             print(f"{name} -> {prediction['translations']}")
         elif "transcript" in prediction:
             print(f"{name}: {prediction['transcript']}")
+        elif "person" in prediction:  # faces, identify signature
+            print(f"{name}: {prediction['person']} (similarity {prediction['similarity']:.3f})")
+        elif "embeddings" in prediction:  # faces: compare embeddings by cosine similarity
+            values = ", ".join(f"{v:.3f}" for v in prediction["embeddings"][:4])
+            print(f"{name}: embedding of {len(prediction['embeddings'])} values [{values}, ...]")
         else:
             print(f"{name}: {prediction['label']} ({max(prediction['probabilities']):.3f})")
     return 0
