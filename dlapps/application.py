@@ -24,6 +24,7 @@ APPLICATIONS = {
     "speech_kws": "dlapps.speech.kws_app:KeywordSpottingApp",
     "speech_stt": "dlapps.speech.stt_app:SpeechToTextApp",
     "translation": "dlapps.translation.translation_app:TranslationApp",
+    "detection": "dlapps.vision.detection_app:DetectionApp",
 }
 
 
