@@ -900,6 +900,19 @@ def _app_rows(results):
         ]
         quality = f"BLEU {model['bleu']:.1f}, exact match {model['exact_match']:.3f}"
         rows.append(("translation", quality, model, files))
+    if "detection" in results:
+        detection = results["detection"]
+        files = [
+            {
+                **f,
+                "quality": f"mAP {f['map']:.3f}",
+                "parity": f"{f['identical_detections']:.0%} identical",
+            }
+            for f in detection["files"]
+        ]
+        keras_metrics = detection["keras"]
+        quality = f"mAP {keras_metrics['map']:.3f}, AP50 {keras_metrics['ap50']:.3f}"
+        rows.append(("detection", quality, detection["training"], files))
     return rows
 
 
@@ -1021,6 +1034,7 @@ def write_markdown(results, path):
         "speech_stt": _speech_to_text_markdown,
         "translation": _translation_markdown,
         "multi_worker": _multi_worker_markdown,
+        "detection": _detection_markdown,
     }
     for app, section in sections.items():
         if app in results:
@@ -1395,6 +1409,124 @@ def _speech_markdown(speech):
     return lines
 
 
+def bench_detection(workdir, settings):
+    """Detection on the built-in scenes with the default settings: COCO mAP of Keras and every
+    exported file, identical detections, latency side by side, and a mean-box baseline."""
+    from dlapps.vision import detection_metrics
+
+    print("detection: built-in scenes, default settings", file=sys.stderr)
+    result = _train("detection", workdir, epochs=1 if settings.quick else None)
+    exported, data = result.report, result.data
+    _keep_figures(exported, "detection", settings.figures)
+    timed = benchmark.bench_version(exported["path"], (1, 32) if not settings.quick else (1,))
+    latency = {row["format"]: row["latency_ms"] for row in timed["rows"]}
+    files = [
+        {
+            "format": export["format"],
+            "bytes": export["bytes"],
+            "map": export["metrics"]["map"],
+            "ap50": export["metrics"]["ap50"],
+            "identical_detections": export["identical_detections"],
+            "latency_ms_batch_1": latency[export["format"]][1],
+            "latency_ms_batch_32": latency[export["format"]].get(32, float("nan")),
+        }
+        for export in exported["exports"]
+    ]
+    # The whole detector on one 320x320 photo: the edge runner's own path (Pillow letterbox,
+    # LiteRT invoke with in-graph decode + NMS, boxes mapped back), and the SavedModel's.
+    from PIL import Image
+
+    photo = Path(workdir) / "photo_320.png"
+    Image.fromarray(data.test.images[0]).resize((320, 320)).save(photo)
+    sys.path.insert(0, str(HERE.parent / "export" / "edge"))
+    import detect as edge_detect
+
+    whole = {}
+    for variant in ("float32", "int8"):
+        model_path = Path(exported["path"]) / f"detection_{variant}.tflite"
+        edge_detect.detect(model_path, [photo])  # warm up
+        whole[f"edge_{variant}"] = benchmark.median_latency_ms(
+            lambda m=model_path: edge_detect.detect(m, [photo])
+        )
+    signature = tf.saved_model.load(exported["path"]).signatures["serving_default"]
+    pixels = tf.constant(np.asarray(Image.open(photo).convert("RGB"))[None])
+    whole["saved_model"] = benchmark.median_latency_ms(lambda: signature(images=pixels))
+    # Baseline: every class's mean training box (relative to the image), on every test image.
+    baseline = _mean_box_baseline(data, detection_metrics)
+    keras_metrics = result.metrics
+    by_format = {f["format"]: f for f in files}
+    return {
+        "keras": {**keras_metrics, "per_class_ap": exported["evaluation"]["per_class_ap"]},
+        "data": data.summary(),
+        "baseline_mean_box": baseline,
+        "training": _timing(result),
+        "files": files,
+        "whole_detector_ms_320": whole,
+        "ratios": {
+            **timed["ratios"],
+            "int8_map_minus_keras_points": 100
+            * (by_format["tflite_int8"]["map"] - keras_metrics["map"]),
+        },
+    }
+
+
+def _mean_box_baseline(data, detection_metrics):
+    """COCO mAP of a detector that puts each class's mean training box on every image."""
+    count = data.test.count
+    labels = data.labels
+    boxes = np.zeros((count, len(labels), 4), "float32")
+    for label in range(len(labels)):
+        mask = data.train.classes == label
+        if mask.any():
+            boxes[:, label] = data.train.boxes[mask].mean(axis=0)
+    detections = {
+        "boxes": boxes,
+        "classes": np.tile(np.arange(len(labels), dtype="float32"), (count, 1)),
+        "scores": np.ones((count, len(labels)), "float32"),
+        "num_detections": np.full(count, len(labels), "float32"),
+    }
+    metrics, _, _ = detection_metrics.coco_evaluate(data.test, detections, labels)
+    return metrics
+
+
+def _detection_markdown(detection):
+    keras_metrics, training_info = detection["keras"], detection["training"]
+    lines = [
+        "",
+        "## detection: built-in scenes (held-out test scenes), default settings",
+        "",
+        f"Keras: mAP@[.5:.95] {keras_metrics['map']:.3f}, AP50 {keras_metrics['ap50']:.3f} "
+        f"(mean-box baseline: mAP {detection['baseline_mean_box']['map']:.3f}, "
+        f"AP50 {detection['baseline_mean_box']['ap50']:.3f}); trained "
+        f"{training_info['seconds']:.0f} s, {training_info['epochs']} epochs "
+        f"(stopped by {training_info['stopped_by'] or 'the epoch count'}).",
+        "",
+        "| file | size KB | mAP | AP50 | identical detections | ms @ 1 | ms @ 32 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in detection["files"]:
+        lines.append(
+            f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['map']:.3f} | {f['ap50']:.3f} "
+            f"| {f['identical_detections']:.1%} | {f['latency_ms_batch_1']:.2f} "
+            f"| {f['latency_ms_batch_32']:.2f} |"
+        )
+    whole = detection["whole_detector_ms_320"]
+    lines += [
+        "",
+        "Whole detector on one 320x320 image (letterbox, network, decode, NMS, boxes mapped "
+        "back): " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in whole.items()) + ".",
+        "",
+        "Ratios: "
+        + ", ".join(f"{name} {value:.2f}" for name, value in detection["ratios"].items())
+        + ".",
+        "",
+        "Per-class AP@[.5:.95] (Keras): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in keras_metrics["per_class_ap"].items())
+        + ".",
+    ]
+    return lines
+
+
 BENCHES = {
     "vision": bench_vision,
     "vision_transfer": bench_vision_transfer,
@@ -1404,6 +1536,7 @@ BENCHES = {
     "speech_stt": bench_speech_to_text,
     "translation": bench_translation,
     "multi_worker": bench_multi_worker,
+    "detection": bench_detection,
 }
 
 

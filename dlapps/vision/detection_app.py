@@ -269,7 +269,7 @@ class DetectionApp(Application):
             inputs={
                 "images": {
                     "dtype": "uint8",
-                    "shape": [None, None, None, 3],
+                    "shape": [None, size, size, 3],
                     "note": f"SavedModel: any height and width, letterboxed to {size}x{size} "
                     f"in the graph; TFLite: {size}x{size}, letterboxed by the caller "
                     "(scale to fit, pad bottom/right with grey 114)",

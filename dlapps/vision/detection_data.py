@@ -356,7 +356,8 @@ def load_tfds_detection(name, data_dir=None, limit=None):
     try:
         builder = tfds.builder(name, data_dir=data_dir)
         builder.download_and_prepare()
-        splits = list(builder.info.splits)
+        # (Mocked builders in tests list no splits: take the usual names.)
+        splits = list(builder.info.splits) or ["train", "validation", "test"]
         labels = builder.info.features["objects"]["label"].names
     except Exception as error:  # tfds raises many kinds: missing, offline, bad name
         raise UserError(
@@ -372,18 +373,17 @@ def load_tfds_detection(name, data_dir=None, limit=None):
                 image = np.repeat(image, 3, axis=-1)
             height, width = image.shape[:2]
             objects = example["objects"]
-            boxes = np.asarray(objects["bbox"], "float32").reshape(-1, 4) * [
-                height,
-                width,
-                height,
-                width,
-            ]
-            difficult = objects.get("is_difficult", objects.get("is_crowd"))
-            if difficult is None:
-                difficult = np.zeros(len(boxes), bool)
-            examples.append(
-                (image, boxes, np.asarray(objects["label"], "int32"), np.asarray(difficult, bool))
-            )
+            labels_of = np.asarray(objects["label"], "int32").reshape(-1)
+            boxes = np.asarray(objects["bbox"], "float32").reshape(-1, 4)
+            count = min(len(boxes), len(labels_of))
+            boxes = boxes[:count] * [height, width, height, width]
+            difficult = np.zeros(count, bool)
+            flags = objects.get("is_difficult", objects.get("is_crowd"))
+            if flags is not None:
+                flags = np.asarray(flags, bool).reshape(-1)[:count]
+                difficult[: len(flags)] = flags
+            ordered = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+            examples.append((image, boxes[ordered], labels_of[:count][ordered], difficult[ordered]))
             if limit and len(examples) >= limit:
                 break
     return examples, list(labels)

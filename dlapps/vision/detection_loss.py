@@ -67,9 +67,16 @@ class DetectionLoss(keras.losses.Loss):
     """
 
     def __init__(
-        self, num_classes, image_size, strides=(8, 16, 32), name="detection_loss", **kwargs
+        self,
+        num_classes,
+        image_size,
+        strides=(8, 16, 32),
+        quality_targets=True,
+        name="detection_loss",
+        **kwargs,
     ):
         super().__init__(name=name, **kwargs)
+        self.quality_targets = bool(quality_targets)
         self.num_classes = int(num_classes)
         self.image_size = int(image_size)
         self.strides = tuple(strides)
@@ -127,6 +134,8 @@ class DetectionLoss(keras.losses.Loss):
         predicted = decode_boxes(y_pred[..., :4], centres, strides)
         iou, giou = box_iou_giou(predicted, target_boxes)
         quality = tf.stop_gradient(tf.where(positive, iou, 0.0))
+        if not self.quality_targets:  # plain focal loss: positives' target is 1
+            quality = tf.where(positive, 1.0, 0.0)
         one_hot = tf.one_hot(tf.maximum(target_classes, 0), self.num_classes)
         targets = one_hot * quality[..., None] * tf.cast(positive, tf.float32)[..., None]
         logits = y_pred[..., 4:]
