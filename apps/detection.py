@@ -50,7 +50,7 @@ Three feature maps (strides 8, 16, 32) from a MobileNetV2-style backbone, merged
 top-down by a feature pyramid; one shared head predicts, at every location, a
 logit per class and four distances to the box sides. The loss assigns each
 box to the locations near its centre on the level that suits its size, and
-combines quality focal loss (score = predicted IoU) with GIoU.
+combines the focal loss with GIoU.
 """
 model = build_detector(num_classes=len(data.labels), image_size=args.image_size)
 steps = args.epochs * -(-data.train.count // args.batch_size)

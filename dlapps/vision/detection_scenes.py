@@ -118,3 +118,47 @@ def make_scenes(count, seed=0, min_side=160, max_side=400):
     """`count` scenes as a list of `(image, boxes, classes)`."""
     rng = np.random.default_rng(seed)
     return [make_scene(rng, min_side, max_side) for _ in range(count)]
+
+
+def write_voc_folder(directory, count=40, seed=0, keep_classes=None):
+    """Writes scenes as a Pascal VOC folder (`images/*.jpg`, `annotations/*.xml`), as labelImg does.
+
+    Args:
+        directory: where to write.
+        count: number of images.
+        keep_classes: class names to annotate (others stay in the picture, unlabelled:
+            a one-class folder with look-alike clutter); default all.
+
+    Returns:
+        The directory, as a `Path`.
+
+    Example:
+
+    >>> write_voc_folder("/tmp/voc", count=10, keep_classes=("A",))
+    PosixPath('/tmp/voc')
+    """
+    from pathlib import Path
+
+    directory = Path(directory)
+    (directory / "images").mkdir(parents=True, exist_ok=True)
+    (directory / "annotations").mkdir(parents=True, exist_ok=True)
+    for index, (image, boxes, classes) in enumerate(make_scenes(count, seed=seed)):
+        name = f"scene_{index:04d}"
+        Image.fromarray(image).save(directory / "images" / f"{name}.jpg", quality=92)
+        height, width = image.shape[:2]
+        objects = []
+        for (ymin, xmin, ymax, xmax), label in zip(boxes, classes, strict=True):
+            label_name = SCENE_CLASSES[label]
+            if keep_classes and label_name not in keep_classes:
+                continue
+            objects.append(
+                f"<object><name>{label_name}</name><difficult>0</difficult><bndbox>"
+                f"<xmin>{int(xmin) + 1}</xmin><ymin>{int(ymin) + 1}</ymin>"
+                f"<xmax>{int(xmax)}</xmax><ymax>{int(ymax)}</ymax></bndbox></object>"
+            )
+        (directory / "annotations" / f"{name}.xml").write_text(
+            f"<annotation><filename>{name}.jpg</filename><size><width>{width}</width>"
+            f"<height>{height}</height><depth>3</depth></size>{''.join(objects)}</annotation>",
+            encoding="utf-8",
+        )
+    return directory

@@ -31,7 +31,11 @@ DETECTOR_MODELS = {
     "mobiledet_s": (0.35, 48),
     "mobiledet": (0.5, 64),
     "mobiledet_l": (1.0, 96),
+    # ImageNet-pretrained EfficientNet-Lite0 (the ends of its stride 8, 16, 32 stages).
+    "efficientnet_lite0": (None, 64),
 }
+PRETRAINED_DETECTORS = ("efficientnet_lite0",)
+_LITE0_FEATURES = ("block4_add", "block10_add", "block15_project_bn")
 
 # (expansion, channels, repeats, first stride): MobileNetV2 up to stride 32,
 # with a lighter expansion in the high-resolution stages (most of the CPU time).
@@ -90,7 +94,25 @@ def detector_backbone(inputs, width_multiplier=0.5):
     return features
 
 
-def build_detector(num_classes, image_size=320, model="mobiledet", width_multiplier=None):
+def pretrained_features(image_size, weights="imagenet"):
+    """EfficientNet-Lite0 (ImageNet weights) as a model returning its stride 8, 16, 32 maps.
+
+    The model is named "backbone"; its batch norms keep ImageNet's statistics
+    while it is frozen (see `dlapps.vision.pretrained_backbones.freeze`).
+    """
+    from dlapps.vision.efficientnet_lite import EfficientNetLite
+    from dlapps.vision.efficientnet_lite_weights import load_weights
+
+    network = EfficientNetLite(0, input_shape=(image_size, image_size, 3))
+    if weights not in (None, "", "none"):
+        load_weights(network, weights)
+    outputs = [network.get_layer(name).output for name in _LITE0_FEATURES]
+    return keras.Model(network.inputs, outputs, name="backbone")
+
+
+def build_detector(
+    num_classes, image_size=320, model="mobiledet", width_multiplier=None, weights="imagenet"
+):
     """Builds the detector on letterboxed uint8 images of `image_size` squared.
 
     Args:
@@ -98,6 +120,7 @@ def build_detector(num_classes, image_size=320, model="mobiledet", width_multipl
         image_size: side of the square input, a multiple of 32.
         model: one of `DETECTOR_MODELS`.
         width_multiplier: overrides the model's backbone width.
+        weights: pretrained models: "imagenet", "none" or a `.pth` state dict.
 
     Returns:
         A `keras.Model` `uint8 (batch, S, S, 3)` -> float32
@@ -115,7 +138,10 @@ def build_detector(num_classes, image_size=320, model="mobiledet", width_multipl
     width = width_multiplier or width
     inputs = keras.Input((image_size, image_size, 3), dtype="uint8", name="images")
     x = keras.layers.Rescaling(1 / 255.0, name="rescale")(inputs)
-    c3, c4, c5 = detector_backbone(x, width)
+    if model in PRETRAINED_DETECTORS:
+        c3, c4, c5 = pretrained_features(image_size, weights)(x)
+    else:
+        c3, c4, c5 = detector_backbone(x, width)
     laterals = [
         keras.layers.Conv2D(channels, 1, name=f"fpn_lateral{level}")(feature)
         for level, feature in zip((3, 4, 5), (c3, c4, c5), strict=True)
