@@ -1421,10 +1421,20 @@ def bench_detection(workdir, settings):
     _keep_figures(exported, "detection", settings.figures)
     timed = benchmark.bench_version(exported["path"], (1, 32) if not settings.quick else (1,))
     latency = {row["format"]: row["latency_ms"] for row in timed["rows"]}
+    from dlapps.export.tflite import op_names
+
+    def custom_ops(export):  # Flex or custom ops in any subgraph of a .tflite file
+        if not export["path"].endswith(".tflite"):
+            return None
+        ops = op_names((Path(exported["path"]) / export["path"]).read_bytes())
+        assert "NON_MAX_SUPPRESSION_V4" in ops, export["path"]
+        return sorted(op for op in ops if not op.isupper() or op == "CUSTOM")
+
     files = [
         {
             "format": export["format"],
             "bytes": export["bytes"],
+            "custom_or_flex_ops": custom_ops(export),
             "map": export["metrics"]["map"],
             "ap50": export["metrics"]["ap50"],
             "identical_detections": export["identical_detections"],
