@@ -20,12 +20,12 @@ from dlapps.vision.detector import STRIDES
 
 
 def detect_function(model, num_classes, image_size, settings):
-    """`images (batch, S, S, 3) uint8 -> detections` in the letterboxed pixels."""
+    """`images (batch, S, S, 3) uint8 -> detections` in the letterboxed pixels, clipped to them."""
     centres, location_strides = post.anchor_points(image_size, STRIDES)
 
     def detect(images):
         outputs = model(images, training=False)
-        return post.decode_and_suppress(
+        found = post.decode_and_suppress(
             outputs,
             centres,
             location_strides,
@@ -34,6 +34,9 @@ def detect_function(model, num_classes, image_size, settings):
             score_threshold=settings["score_threshold"],
             iou_threshold=settings["iou_threshold"],
         )
+        # Boxes stay inside the input (padding rows stay zero).
+        found["boxes"] = tf.clip_by_value(found["boxes"], 0.0, float(image_size))
+        return found
 
     return detect
 
