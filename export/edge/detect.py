@@ -75,43 +75,58 @@ def letterbox(pixels, size):
     return canvas, scale
 
 
-def detect(model_path, image_paths, labels_path=None, num_threads=None):
-    """Runs the detector on each image; returns one dict per image with its detections."""
+def load_detector(model_path, labels_path=None, num_threads=None):
+    """Opens the detector once: `{"interpreter", "size", "labels"}` for `detect_image`."""
     interpreter = litert.load_interpreter(model_path, num_threads=num_threads)
     details = litert.input_details(interpreter)
     if set(details) != {"images"}:
         raise EdgeError(f"not a dlapps detector: its inputs are {sorted(details)}, not ['images']")
-    size = int(details["images"]["shape_signature"][1])
     labels_path = Path(labels_path or Path(model_path).parent / "labels.txt")
     try:
         labels = labels_path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise EdgeError(f"labels file not found: {labels_path}") from None
-    results = []
-    for path in image_paths:
-        pixels = load_photo(path)
-        boxed, scale = letterbox(pixels, size)
-        outputs = litert.run_named(interpreter, {"images": boxed[None]})
-        missing = {"boxes", "classes", "scores", "num_detections"} - set(outputs)
-        if missing:
-            raise EdgeError(f"not a dlapps detector: no {sorted(missing)} output")
-        height, width = pixels.shape[:2]
-        count = int(outputs["num_detections"][0])
-        boxes = np.clip(outputs["boxes"][0][:count] / scale, 0, [height, width, height, width])
-        objects = []
-        for box, label, score in zip(
-            boxes, outputs["classes"][0][:count], outputs["scores"][0][:count], strict=True
-        ):
-            index = int(round(float(label)))
-            objects.append(
-                {
-                    "label": labels[index] if index < len(labels) else str(index),
-                    "score": round(float(score), 4),
-                    "box": [round(float(v), 2) for v in box],  # ymin, xmin, ymax, xmax
-                }
-            )
-        results.append({"image": str(path), "pixels": pixels, "objects": objects})
-    return results
+    size = int(details["images"]["shape_signature"][1])
+    return {"interpreter": interpreter, "size": size, "labels": labels}
+
+
+def detect_image(detector, path):
+    """One image file through a detector from `load_detector`: its objects, in its pixels."""
+    pixels = load_photo(path)
+    boxed, scale = letterbox(pixels, detector["size"])
+    outputs = litert.run_named(detector["interpreter"], {"images": boxed[None]})
+    missing = {"boxes", "classes", "scores", "num_detections"} - set(outputs)
+    if missing:
+        raise EdgeError(f"not a dlapps detector: no {sorted(missing)} output")
+    height, width = pixels.shape[:2]
+    count = int(outputs["num_detections"][0])
+    boxes = np.clip(outputs["boxes"][0][:count] / scale, 0, [height, width, height, width])
+    labels = detector["labels"]
+    objects = []
+    for box, label, score in zip(
+        boxes, outputs["classes"][0][:count], outputs["scores"][0][:count], strict=True
+    ):
+        index = int(round(float(label)))
+        objects.append(
+            {
+                "label": labels[index] if index < len(labels) else str(index),
+                "score": round(float(score), 4),
+                "box": [round(float(v), 2) for v in box],  # ymin, xmin, ymax, xmax
+            }
+        )
+    return {"image": str(path), "pixels": pixels, "objects": objects}
+
+
+def detect(model_path, image_paths, labels_path=None, num_threads=None):
+    """Runs the detector on each image; returns one dict per image with its detections.
+
+    Example:
+
+    >>> detect("detection_int8.tflite", ["street.jpg"])[0]["objects"][0]
+    {'label': 'car', 'score': 0.912, 'box': [40.0, 12.0, 130.0, 180.0]}
+    """
+    detector = load_detector(model_path, labels_path, num_threads)
+    return [detect_image(detector, path) for path in image_paths]
 
 
 def draw(result, path):
