@@ -56,7 +56,7 @@ model = build_detector(num_classes=len(data.labels), image_size=args.image_size)
 steps = args.epochs * -(-data.train.count // args.batch_size)
 schedule = keras.optimizers.schedules.CosineDecay(2e-3, steps)
 model.compile(
-    optimizer=keras.optimizers.AdamW(schedule, weight_decay=5e-4, clipnorm=10.0),
+    optimizer=keras.optimizers.Adam(schedule, clipnorm=10.0),
     loss=DetectionLoss(len(data.labels), args.image_size),
 )
 history = model.fit(train_dataset, validation_data=validation_dataset, epochs=args.epochs)
