@@ -11,6 +11,7 @@ Run it as is, or copy it and change what you like:
 """
 
 import argparse
+from pathlib import Path
 
 import keras
 
@@ -68,8 +69,10 @@ COCO mAP@[.5:.95] and AP50 by pycocotools on the held-out test images; then a
 SavedModel (any image size in, boxes in that image's pixels out) and TFLite
 float32/float16/dynamic/int8 files, each measured against the Keras model.
 """
-metrics, details, figures = app.evaluate(model, data, "runs/detection_script")
+figures_dir = Path("runs/detection_script")
+figures_dir.mkdir(parents=True, exist_ok=True)
+metrics, details, figures = app.evaluate(model, data, figures_dir)
 print(metrics, details["per_class_ap"])
-figures.append(report.plot_history(history.history, "runs/detection_script/curves.png"))
+figures.append(report.plot_history(history.history, figures_dir / "curves.png"))
 exported = export_model(app.export_spec(model, data), args.output, metrics, figures=figures)
 print(report.format_summary(exported))
