@@ -962,6 +962,19 @@ def _app_rows(results):
             f"{model['lead_n_rougeL']:.3f})"
         )
         rows.append(("summarization", quality, model, files))
+    if "detection" in results:
+        detection = results["detection"]
+        files = [
+            {
+                **f,
+                "quality": f"mAP {f['map']:.3f}",
+                "parity": f"{f['identical_detections']:.0%} identical",
+            }
+            for f in detection["files"]
+        ]
+        keras_metrics = detection["keras"]
+        quality = f"mAP {keras_metrics['map']:.3f}, AP50 {keras_metrics['ap50']:.3f}"
+        rows.append(("detection", quality, detection["training"], files))
     return rows
 
 
@@ -1087,6 +1100,8 @@ def write_markdown(results, path):
         "game": _game_markdown,
         "game_atari": _game_markdown,
         "faces": _faces_markdown,
+        "detection": _detection_markdown,
+        "detection_folder": _detection_folder_markdown,
     }
     for app, section in sections.items():
         if app in results:
@@ -1757,6 +1772,176 @@ def _faces_markdown(faces):
     return lines
 
 
+def bench_detection(workdir, settings):
+    """Detection on the built-in scenes with the default settings: COCO mAP of Keras and every
+    exported file, identical detections, latency side by side, and a mean-box baseline."""
+    from dlapps.vision import detection_metrics
+
+    print("detection: built-in scenes, default settings", file=sys.stderr)
+    result = _train("detection", workdir, epochs=1 if settings.quick else None)
+    exported, data = result.report, result.data
+    _keep_figures(exported, "detection", settings.figures)
+    timed = benchmark.bench_version(exported["path"], (1, 32) if not settings.quick else (1,))
+    latency = {row["format"]: row["latency_ms"] for row in timed["rows"]}
+    from dlapps.export.tflite import op_names
+
+    def custom_ops(export):  # Flex or custom ops in any subgraph of a .tflite file
+        if not export["path"].endswith(".tflite"):
+            return None
+        ops = op_names((Path(exported["path"]) / export["path"]).read_bytes())
+        assert "NON_MAX_SUPPRESSION_V4" in ops, export["path"]
+        return sorted(op for op in ops if not op.isupper() or op == "CUSTOM")
+
+    files = [
+        {
+            "format": export["format"],
+            "bytes": export["bytes"],
+            "custom_or_flex_ops": custom_ops(export),
+            "map": export["metrics"]["map"],
+            "ap50": export["metrics"]["ap50"],
+            "identical_detections": export["identical_detections"],
+            "latency_ms_batch_1": latency[export["format"]][1],
+            "latency_ms_batch_32": latency[export["format"]].get(32, float("nan")),
+        }
+        for export in exported["exports"]
+    ]
+    # The whole detector on one 320x320 photo: the edge runner's own path (Pillow letterbox,
+    # LiteRT invoke with in-graph decode + NMS, boxes mapped back), and the SavedModel's.
+    from PIL import Image
+
+    photo = Path(workdir) / "photo_320.png"
+    Image.fromarray(data.test.images[0]).resize((320, 320)).save(photo)
+    sys.path.insert(0, str(HERE.parent / "export" / "edge"))
+    import detect as edge_detect
+
+    whole = {}
+    for variant in ("float32", "int8"):
+        detector = edge_detect.load_detector(Path(exported["path"]) / f"detection_{variant}.tflite")
+        # Per image, the model loaded once: decode the PNG, letterbox, invoke, map boxes back.
+        whole[f"edge_{variant}"] = benchmark.median_latency_ms(
+            lambda d=detector: edge_detect.detect_image(d, photo)
+        )
+    signature = tf.saved_model.load(exported["path"]).signatures["serving_default"]
+    pixels = tf.constant(np.asarray(Image.open(photo).convert("RGB"))[None])
+    whole["saved_model"] = benchmark.median_latency_ms(lambda: signature(images=pixels))
+    # Baseline: every class's mean training box (relative to the image), on every test image.
+    baseline = _mean_box_baseline(data, detection_metrics)
+    keras_metrics = result.metrics
+    by_format = {f["format"]: f for f in files}
+    return {
+        "keras": {**keras_metrics, "per_class_ap": exported["evaluation"]["per_class_ap"]},
+        "data": data.summary(),
+        "baseline_mean_box": baseline,
+        "training": _timing(result),
+        "files": files,
+        "whole_detector_ms_320": whole,
+        "ratios": {
+            **timed["ratios"],
+            # Same export thresholds on both sides: the SavedModel runs the Keras model's graph.
+            "int8_map_minus_keras_points": 100
+            * (by_format["tflite_int8"]["map"] - by_format["saved_model"]["map"]),
+        },
+    }
+
+
+def bench_detection_folder(workdir, settings):
+    """Detection on a one-class Pascal VOC folder (200 scenes, only the letter A labelled, the
+    other objects left as look-alike clutter) through `--data DIR` and the folder defaults."""
+    from dlapps.vision.detection_scenes import write_voc_folder
+
+    folder = write_voc_folder(Path(workdir) / "voc_a", count=200, seed=7, keep_classes=("A",))
+    print("detection: one-class VOC folder, folder defaults", file=sys.stderr)
+    result = _train(
+        "detection",
+        workdir,
+        data=str(folder),
+        epochs=1 if settings.quick else None,
+        workdir=f"{workdir}/runs_folder",
+        export=False,
+        # Shorter than the default 540 s: one heavy run shared by the machine's helpers.
+        time_budget=60 if settings.quick else 300,
+    )
+    return {
+        "keras": result.metrics,
+        "data": result.data.summary(),
+        "training": _timing(result),
+        "model": "efficientnet_lite0 (ImageNet), two phases",
+    }
+
+
+def _detection_folder_markdown(folder):
+    keras_metrics, training_info = folder["keras"], folder["training"]
+    return [
+        "",
+        "## detection: one-class Pascal VOC folder (200 generated images, held-out test images)",
+        "",
+        f"`--data DIR` with the folder defaults ({folder['model']}) and a 300 s time budget: "
+        f"mAP@[.5:.95] {keras_metrics['map']:.3f}, AP50 {keras_metrics['ap50']:.3f}; trained "
+        f"{training_info['seconds']:.0f} s, {training_info['epochs']} epochs "
+        f"(stopped by {training_info['stopped_by'] or 'the epoch count'}).",
+    ]
+
+
+def _mean_box_baseline(data, detection_metrics):
+    """COCO mAP of a detector that puts each class's mean training box on every image."""
+    count = data.test.count
+    labels = data.labels
+    boxes = np.zeros((count, len(labels), 4), "float32")
+    for label in range(len(labels)):
+        mask = data.train.classes == label
+        if mask.any():
+            boxes[:, label] = data.train.boxes[mask].mean(axis=0)
+    detections = {
+        "boxes": boxes,
+        "classes": np.tile(np.arange(len(labels), dtype="float32"), (count, 1)),
+        "scores": np.ones((count, len(labels)), "float32"),
+        "num_detections": np.full(count, len(labels), "float32"),
+    }
+    metrics, _, _ = detection_metrics.coco_evaluate(data.test, detections, labels)
+    return metrics
+
+
+def _detection_markdown(detection):
+    keras_metrics, training_info = detection["keras"], detection["training"]
+    lines = [
+        "",
+        "## detection: built-in scenes (held-out test scenes), default settings",
+        "",
+        f"Keras: mAP@[.5:.95] {keras_metrics['map']:.3f}, AP50 {keras_metrics['ap50']:.3f} "
+        f"(mean-box baseline: mAP {detection['baseline_mean_box']['map']:.3f}, "
+        f"AP50 {detection['baseline_mean_box']['ap50']:.3f}); trained "
+        f"{training_info['seconds']:.0f} s, {training_info['epochs']} epochs "
+        f"(stopped by {training_info['stopped_by'] or 'the epoch count'}).",
+        "",
+        "Keras is scored with COCO's protocol (scores down to 0.05, up to 100 boxes); the "
+        "exported files with the export's own --score-threshold (0.25), as a user gets them.",
+        "",
+        "| file | size KB | mAP | AP50 | identical detections | ms @ 1 | ms @ 32 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in detection["files"]:
+        lines.append(
+            f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['map']:.3f} | {f['ap50']:.3f} "
+            f"| {f['identical_detections']:.1%} | {f['latency_ms_batch_1']:.2f} "
+            f"| {f['latency_ms_batch_32']:.2f} |"
+        )
+    whole = detection["whole_detector_ms_320"]
+    lines += [
+        "",
+        "Whole detector on one 320x320 image (letterbox, network, decode, NMS, boxes mapped "
+        "back): " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in whole.items()) + ".",
+        "",
+        "Ratios: "
+        + ", ".join(f"{name} {value:.2f}" for name, value in detection["ratios"].items())
+        + ".",
+        "",
+        "Per-class AP@[.5:.95] (Keras): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in keras_metrics["per_class_ap"].items())
+        + ".",
+    ]
+    return lines
+
+
 BENCHES = {
     "vision": bench_vision,
     "vision_transfer": bench_vision_transfer,
@@ -1770,6 +1955,8 @@ BENCHES = {
     "game": bench_game,
     "game_atari": bench_game_atari,
     "faces": bench_faces,
+    "detection": bench_detection,
+    "detection_folder": bench_detection_folder,
 }
 
 

@@ -27,6 +27,7 @@ APPLICATIONS = {
     "game": "dlapps.game.game_app:GameApp",
     "summarization": "dlapps.translation.summarization_app:SummarizationApp",
     "faces": "dlapps.faces.faces_app:FacesApp",
+    "detection": "dlapps.vision.detection_app:DetectionApp",
 }
 
 

@@ -36,6 +36,13 @@ are centre-cropped to one second, transcripts take up to 30 s per request):
     python export/serving/client.py --model speech_stt --wav order.wav    # waveforms, <= 30 s
     order.wav: turn on the light in the kitchen
 
+Objects in photos, from a detector (the file goes to `serve_bytes`; boxes come
+back in the photo's pixels):
+
+    python export/serving/client.py --model detection street.jpg
+    street.jpg: 2 objects
+      car 0.912 box (x, y, x, y) 12, 40, 180, 130
+
 Images from a GAN generator (noise drawn here, written as binary PGM/PPM):
 
     python export/serving/client.py --model gan --generate 4 --label 7
@@ -438,6 +445,19 @@ def _read_files(paths):
     return contents
 
 
+def format_detections(name, prediction):
+    """Lines for one image of a detector's answer: a count, then label, score and box."""
+    count = int(prediction["num_detections"])
+    lines = [f"{name}: {count} objects"]
+    for k in range(count):
+        ymin, xmin, ymax, xmax = prediction["boxes"][k]
+        lines.append(
+            f"  {prediction['labels'][k]} {prediction['scores'][k]:.3f} "
+            f"box (x, y, x, y) {xmin:.0f}, {ymin:.0f}, {xmax:.0f}, {ymax:.0f}"
+        )
+    return lines
+
+
 def _run(args):
     """Builds the body for the chosen mode, sends it, and prints or writes the answer."""
     if args.generate:
@@ -489,6 +509,8 @@ def _run(args):
         elif "embeddings" in prediction:  # faces: compare embeddings by cosine similarity
             values = ", ".join(f"{v:.3f}" for v in prediction["embeddings"][:4])
             print(f"{name}: embedding of {len(prediction['embeddings'])} values [{values}, ...]")
+        elif "boxes" in prediction:  # a detector: boxes in the sent image's pixels
+            print("\n".join(format_detections(name, prediction)))
         else:
             print(f"{name}: {prediction['label']} ({max(prediction['probabilities']):.3f})")
     return 0
