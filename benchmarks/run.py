@@ -755,6 +755,38 @@ def _translation_memory(data):
     return translation_scores(hypotheses, data.test_references)
 
 
+def bench_summarization(workdir, settings):
+    """Built-in reports: the extractive default and the abstractive copy model, beside Lead-N.
+
+    Both train with their defaults (`dlapps train summarization [--model
+    abstractive]`); ROUGE is measured on unseen test articles, the same split
+    for the models, Lead-N (N chosen on validation) and Lead-3.
+    """
+    seed, quick = settings.seeds[0], settings.quick
+    models = {}
+    for model in ("extractive", "abstractive"):
+        print(f"summarization: {model}, seed {seed}", file=sys.stderr)
+        options = {"model": model, **({"documents": 60} if quick else {})}
+        result = _train(
+            "summarization", workdir, seed=seed, epochs=1 if quick else None, options=options
+        )
+        if model == "extractive":
+            _keep_figures(result.report, "summarization", settings.figures)
+        models[model] = {
+            **result.metrics,
+            **_timing(result),
+            "files": _file_rows(result.report, "identical_to_keras"),
+            "examples": result.report["evaluation"]["examples"][:3],
+            "data": result.report["data"],
+        }
+        # Saved at once: the abstractive run is the longer one.
+        settings.figures.mkdir(parents=True, exist_ok=True)
+        (settings.figures.parent / f"summarization_{model}.json").write_text(
+            json.dumps(models[model], indent=1, default=str), encoding="utf-8"
+        )
+    return {"seed": seed, "split": "unseen test articles", "models": models}
+
+
 def bench_multi_worker(workdir, settings):
     """Vision on digits: `dlapps launch --workers 2` against one worker, same settings."""
     import h5py
@@ -979,6 +1011,49 @@ def _app_rows(results):
         ]
         quality = f"BLEU {model['bleu']:.1f}, exact match {model['exact_match']:.3f}"
         rows.append(("translation", quality, model, files))
+    if "game" in results:
+        run = results["game"]["runs"][0]
+        files = [
+            {
+                "format": name,
+                **f,
+                "quality": f"return {f['mean_return']:.1f}",
+                "parity": f"{f['action_agreement']:.1%} same actions",
+            }
+            for name, f in run["files"].items()
+        ]
+        quality = f"return {run['mean_return']:.1f} over {run['evaluation_episodes']} episodes"
+        # Its examples are environment steps, collection and updates together.
+        run = {**run, "examples_per_second": run["overall_env_steps_per_second"]}
+        rows.append((f"game ({run['agent']}, {run['environment']})", quality, run, files))
+    if "summarization" in results:
+        model = results["summarization"]["models"]["extractive"]
+        files = [
+            {
+                **f,
+                "quality": f"ROUGE-L {f['rougeL']:.3f}",
+                "parity": f"{f['identical_to_keras']:.0%} identical",
+            }
+            for f in model["files"]
+        ]
+        quality = (
+            f"ROUGE-L {model['extractive_rougeL']:.3f} (Lead-{model['lead_n']} "
+            f"{model['lead_n_rougeL']:.3f})"
+        )
+        rows.append(("summarization", quality, model, files))
+    if "detection" in results:
+        detection = results["detection"]
+        files = [
+            {
+                **f,
+                "quality": f"mAP {f['map']:.3f}",
+                "parity": f"{f['identical_detections']:.0%} identical",
+            }
+            for f in detection["files"]
+        ]
+        keras_metrics = detection["keras"]
+        quality = f"mAP {keras_metrics['map']:.3f}, AP50 {keras_metrics['ap50']:.3f}"
+        rows.append(("detection", quality, detection["training"], files))
     return rows
 
 
@@ -1099,12 +1174,70 @@ def write_markdown(results, path):
         "speech_kws_speakers": _speakers_markdown,
         "speech_stt": _speech_to_text_markdown,
         "translation": _translation_markdown,
+        "summarization": _summarization_markdown,
         "multi_worker": _multi_worker_markdown,
+        "game": _game_markdown,
+        "game_atari": _game_markdown,
+        "faces": _faces_markdown,
+        "detection": _detection_markdown,
+        "detection_folder": _detection_folder_markdown,
     }
     for app, section in sections.items():
         if app in results:
             lines += section(results[app])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _game_markdown(game):
+    lines = []
+    for run in game.get("runs", []) + ([game["lunar_lander"]] if "lunar_lander" in game else []):
+        lines += [
+            "",
+            f"## game: {run['agent'].upper()} on {run['environment']}, default settings",
+            "",
+            f"Greedy policy on {run['evaluation_episodes']} seeded evaluation episodes "
+            "(seeds training never used); baseline: a uniformly random policy on the same "
+            f"episodes, {run['random_policy_mean_return']:.1f}.",
+            "",
+            f"Training: {run['seconds']:.0f} s ({run['stopped_by'] or 'all epochs'}), "
+            f"{run['env_steps']} environment steps, {run['training_episodes']} episodes "
+            f"({_episodes_to_goal(run)}); "
+            f"collection {run['collection_env_steps_per_second']:.0f} env steps/s, "
+            f"updates {run['update_env_steps_per_second']:.0f} env steps/s.",
+            "",
+            "| file | mean return | std | action agreement with Keras | KB | ms @ 1 |",
+            "| --- | --- | --- | --- | --- | --- |",
+            f"| keras | {run['mean_return']:.1f} | {run['std_return']:.1f} | | | |",
+        ]
+        for name, f in run["files"].items():
+            agreement = f["action_agreement"]
+            lines.append(
+                f"| {name} | {f['mean_return']:.1f} | {f['std_return']:.1f} "
+                f"| {'' if agreement is None else f'{agreement:.3f}'} "
+                f"| {f['bytes'] / 1024:.0f} | {f['latency_ms_batch_1']:.3f} |"
+            )
+    atari = game.get("atari") or game.get("pipeline") or game.get("run")
+    if atari:
+        lines += [
+            "",
+            f"## game: DQN on {atari['environment']} (Nature CNN, 4 stacked 84x84 frames)",
+            "",
+            f"{atari['env_steps'] * 4} frames in {atari['seconds']:.0f} s: collection "
+            f"{atari['collection_env_steps_per_second'] * 4:.0f} frames/s, updates "
+            f"{atari['update_env_steps_per_second'] * 4:.0f} frames/s, overall "
+            f"{atari['overall_env_steps_per_second'] * 4:.0f} frames/s; greedy return "
+            f"{atari['mean_return']:.1f} over {atari['evaluation_episodes']} seeded episodes "
+            f"(random policy {atari['random_policy_mean_return']:.1f}); exported to "
+            f"{len(atari['files'])} files.",
+        ]
+    return lines
+
+
+def _episodes_to_goal(run):
+    episodes = run.get("training_episodes_to_goal")
+    if episodes is None:
+        return "the sampling policy's last 100 training episodes never averaged the goal"
+    return f"the last 100 training episodes averaged the goal after {episodes}"
 
 
 def _vision_markdown(vision):
@@ -1346,6 +1479,50 @@ def _translation_markdown(translation):
     return lines
 
 
+def _summarization_markdown(summarization):
+    models = summarization["models"]
+    first = next(iter(models.values()))
+    lines = [
+        "",
+        "## summarization: built-in reports, default settings",
+        "",
+        f"Measured {summarization.get('date', '')} "
+        f"({summarization.get('seconds_total', 0):.0f} s), seed {summarization['seed']}. "
+        "ROUGE F1 (rouge-score, stemming) on unseen test articles; Lead-N takes the first N "
+        f"sentences, N chosen on validation (N = {first['lead_n']}).",
+        "",
+        "| model | ROUGE-1 | ROUGE-2 | ROUGE-L | epochs | training s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, m in models.items():
+        lines.append(
+            f"| {name} | {m[name + '_rouge1']:.4f} | {m[name + '_rouge2']:.4f} "
+            f"| {m[name + '_rougeL']:.4f} | {m['epochs']} | {m['seconds']:.0f} |"
+        )
+    for name in ("lead_n", "lead3"):
+        label = {"lead_n": f"Lead-{first['lead_n']}", "lead3": "Lead-3"}[name]
+        lines.append(
+            f"| {label} | {first[name + '_rouge1']:.4f} | {first[name + '_rouge2']:.4f} "
+            f"| {first[name + '_rougeL']:.4f} | - | - |"
+        )
+    for name, m in models.items():
+        lines += [
+            "",
+            f"{name}: exported files (summaries identical to the Keras model's, latency per "
+            "call at batch 1 and 32 articles)",
+            "",
+            "| format | size KB | ROUGE-L | identical to Keras | ms @ batch 1 | ms @ batch 32 |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for f in m["files"]:
+            lines.append(
+                f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['rougeL']:.4f} "
+                f"| {f['identical_to_keras']:.4f} | {f['latency_ms_batch_1']:.2f} "
+                f"| {f['latency_ms_batch_32']:.2f} |"
+            )
+    return lines
+
+
 def _translation_real_markdown(real):
     data, speed, throughput = real["data"], real["decoding_ms_per_sentence"], real["throughput"]
     memory = real["translation_memory"]
@@ -1506,6 +1683,376 @@ def _mediapipe_markdown(app, mediapipe):
     return lines
 
 
+def _game_run(result):
+    """One game run's numbers: the Keras policy, training, throughput and every file."""
+    report = result.report
+    evaluation = report["evaluation"]
+    return {
+        "environment": report["data"]["environment"],
+        "agent": report["data"]["agent"],
+        "evaluation_episodes": report["data"]["evaluation_episodes"],
+        **result.metrics,
+        **_timing(result),
+        **{
+            key: evaluation.get(key)
+            for key in (
+                "env_steps",
+                "training_episodes",
+                "training_episodes_to_goal",
+                "collection_seconds",
+                "update_seconds",
+                "collection_env_steps_per_second",
+                "update_env_steps_per_second",
+                "overall_env_steps_per_second",
+                "random_policy_std_return",
+            )
+        },
+        "files": {
+            e["format"]: {
+                "bytes": e["bytes"],
+                "mean_return": e["metrics"]["mean_return"],
+                "std_return": e["metrics"]["std_return"],
+                "action_agreement": e.get("action_agreement"),
+                "latency_ms_batch_1": e["latency_ms"],
+                "latency_ms_batch_32": e["latency_ms_batch_32"],
+            }
+            for e in report["exports"]
+        },
+    }
+
+
+def bench_game(workdir, settings):
+    """PPO on CartPole-v1 with the defaults (100 seeded episodes per file), and the
+    Atari DQN pipeline on a few thousand Pong frames; with --full, PPO on LunarLander-v3."""
+    runs = []
+    for seed in settings.seeds:
+        print(f"game: PPO on CartPole-v1, seed {seed}", file=sys.stderr)
+        result = _train(
+            "game", workdir, seed=seed, time_budget=10 if settings.quick else None,
+            options={"env": "CartPole-v1"},
+        )  # fmt: skip
+        if seed == settings.seeds[0]:
+            _keep_figures(result.report, "game", settings.figures)
+        runs.append({"seed": seed, **_game_run(result)})
+    results = {"runs": runs, "atari": _game_atari_pipeline(workdir)}
+    if settings.full:
+        print("game: PPO on LunarLander-v3 (20 minutes)", file=sys.stderr)
+        result = _train("game", workdir, options={"env": "LunarLander-v3", "agent": "ppo"})
+        results["lunar_lander"] = _game_run(result)
+    return results
+
+
+def _game_atari_pipeline(workdir, frames=8000):
+    """DQN's Atari path end to end on `frames` Pong frames: collection, fit, export.
+
+    Its return means nothing at this length; it measures frames per second.
+    """
+    agent_steps = frames // 4  # AtariPreprocessing skips 4 frames per agent step
+    result = _train(
+        "game",
+        workdir,
+        epochs=agent_steps // 500,
+        options={
+            "env": "ALE/Pong-v5",
+            "agent": "dqn",
+            "buffer_size": 2000,
+            "learning_starts": 500,
+            "collect_steps": 500,
+            "eval_episodes": 1,
+        },
+    )
+    run = _game_run(result)
+    run["frames"] = run["env_steps"] * 4
+    for key in ("collection", "update", "overall"):
+        run[f"{key}_frames_per_second"] = 4 * run[f"{key}_env_steps_per_second"]
+    return run
+
+
+def bench_game_atari(workdir, settings):
+    """DQN on Pong: the real run on a GPU (10M frames, several hours); nothing without one.
+
+    python benchmarks/run.py --apps game_atari --output /tmp/bench-atari   # on a GPU machine
+    """
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        # bench_game already runs the few-thousand-frame pipeline on CPUs.
+        print("game_atari: no GPU, nothing to run (see bench_game's atari)", file=sys.stderr)
+        return {"gpu": False}
+    result = _train(
+        "game",
+        workdir,
+        epochs=2_500,  # 1000 agent steps (4000 frames) each: 10M frames
+        time_budget=12 * 3600,
+        options={"env": "ALE/Pong-v5", "agent": "dqn", "buffer_size": 100_000},
+    )
+    _keep_figures(result.report, "game_atari", settings.figures)
+    return {"gpu": True, "run": _game_run(result)}
+
+
+def bench_faces(workdir, settings):
+    """Face recognition on generated people never seen in training, default settings.
+
+    Verification (LFW protocol), TAR at FAR, ROC AUC and open-set
+    identification of the embedder and of the eigenfaces baseline on the
+    same pairs; every exported file's verification accuracy, cosine to the
+    Keras embeddings, size and latency, timed side by side.
+    """
+    print("faces: generated identities, seed 0", file=sys.stderr)
+    result = _train(
+        "faces",
+        workdir,
+        seed=0,
+        epochs=1 if settings.quick else None,
+        data="generated:40x6" if settings.quick else None,
+    )
+    exported = result.report
+    _keep_figures(exported, "faces", settings.figures)
+    timed = benchmark.bench_version(exported["path"], (1, 32))
+    latency = {row["format"]: row["latency_ms"] for row in timed["rows"]}
+    files = [
+        {
+            "format": export["format"],
+            "bytes": export["bytes"],
+            "verification_accuracy": export["metrics"]["verification_accuracy"],
+            "tar_at_far_1e-2": export["metrics"]["tar_at_far_1e-2"],
+            "mean_cosine": export["mean_cosine"],
+            "latency_ms_batch_1": latency[export["format"]][1],
+            "latency_ms_batch_32": latency[export["format"]][32],
+        }
+        for export in exported["exports"]
+    ]
+    by_format = {f["format"]: f for f in files}
+    keras_accuracy = result.metrics["verification_accuracy"]
+    int8, float32 = by_format["tflite_int8"], by_format["tflite_float32"]
+    return {
+        "data": exported["data"],
+        "metrics": result.metrics,
+        "identification": exported["evaluation"]["identification"],
+        "eigenfaces": exported["evaluation"]["eigenfaces"],
+        **_timing(result),
+        "files": files,
+        "int8": {
+            "verification_accuracy_minus_keras": int8["verification_accuracy"] - keras_accuracy,
+            "bytes": int8["bytes"],
+            "latency_ratio_batch_1": int8["latency_ms_batch_1"] / float32["latency_ms_batch_1"],
+            "mean_cosine": int8["mean_cosine"],
+        },
+        "ratios": timed["ratios"],
+    }
+
+
+def _faces_markdown(faces):
+    metrics, baseline = faces["metrics"], faces["eigenfaces"]
+    lines = [
+        "",
+        "## faces: generated people never seen in training, default settings",
+        "",
+        f"{faces['data']['test_people']} test people ({faces['data']['test']} photos), "
+        f"{faces['data']['train_people']} training people; {faces['seconds']:.0f} s training, "
+        f"{faces['epochs']} epochs.",
+        "",
+        "| model | verification acc (10 folds) | TAR@FAR 1e-2 | TAR@FAR 1e-3 | ROC AUC | rank-1 |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| embedder (ArcFace) | {metrics['verification_accuracy']:.4f} | "
+        f"{metrics['tar_at_far_1e-2']:.4f} | {metrics['tar_at_far_1e-3']:.4f} | "
+        f"{metrics['roc_auc']:.4f} | {metrics['rank1']:.4f} |",
+        f"| eigenfaces (PCA + cosine) | {baseline['verification_accuracy']:.4f} | "
+        f"{baseline['tar_at_far_1e-2']:.4f} | {baseline['tar_at_far_1e-3']:.4f} | "
+        f"{baseline['roc_auc']:.4f} | {baseline['rank1']:.4f} |",
+        "",
+        f"Open-set: impostor rejection {metrics['impostor_rejection']:.4f} at the validation "
+        f"people's threshold {metrics['threshold']:.3f}.",
+        "",
+        "| file | size KB | verification acc | mean cosine to Keras | ms @ 1 | ms @ 32 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in faces["files"]:
+        lines.append(
+            f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['verification_accuracy']:.4f} | "
+            f"{f['mean_cosine']:.4f} | {f['latency_ms_batch_1']:.2f} | "
+            f"{f['latency_ms_batch_32']:.2f} |"
+        )
+    int8 = faces["int8"]
+    lines += [
+        "",
+        f"int8 vs Keras: {int8['verification_accuracy_minus_keras']:+.4f} verification accuracy; "
+        f"{int8['bytes'] / 1024:.0f} KB; {int8['latency_ratio_batch_1']:.2f}x float32 latency "
+        "at batch 1.",
+    ]
+    return lines
+
+
+def bench_detection(workdir, settings):
+    """Detection on the built-in scenes with the default settings: COCO mAP of Keras and every
+    exported file, identical detections, latency side by side, and a mean-box baseline."""
+    from dlapps.vision import detection_metrics
+
+    print("detection: built-in scenes, default settings", file=sys.stderr)
+    result = _train("detection", workdir, epochs=1 if settings.quick else None)
+    exported, data = result.report, result.data
+    _keep_figures(exported, "detection", settings.figures)
+    timed = benchmark.bench_version(exported["path"], (1, 32) if not settings.quick else (1,))
+    latency = {row["format"]: row["latency_ms"] for row in timed["rows"]}
+    from dlapps.export.tflite import op_names
+
+    def custom_ops(export):  # Flex or custom ops in any subgraph of a .tflite file
+        if not export["path"].endswith(".tflite"):
+            return None
+        ops = op_names((Path(exported["path"]) / export["path"]).read_bytes())
+        assert "NON_MAX_SUPPRESSION_V4" in ops, export["path"]
+        return sorted(op for op in ops if not op.isupper() or op == "CUSTOM")
+
+    files = [
+        {
+            "format": export["format"],
+            "bytes": export["bytes"],
+            "custom_or_flex_ops": custom_ops(export),
+            "map": export["metrics"]["map"],
+            "ap50": export["metrics"]["ap50"],
+            "identical_detections": export["identical_detections"],
+            "latency_ms_batch_1": latency[export["format"]][1],
+            "latency_ms_batch_32": latency[export["format"]].get(32, float("nan")),
+        }
+        for export in exported["exports"]
+    ]
+    # The whole detector on one 320x320 photo: the edge runner's own path (Pillow letterbox,
+    # LiteRT invoke with in-graph decode + NMS, boxes mapped back), and the SavedModel's.
+    from PIL import Image
+
+    photo = Path(workdir) / "photo_320.png"
+    Image.fromarray(data.test.images[0]).resize((320, 320)).save(photo)
+    sys.path.insert(0, str(HERE.parent / "export" / "edge"))
+    import detect as edge_detect
+
+    whole = {}
+    for variant in ("float32", "int8"):
+        detector = edge_detect.load_detector(Path(exported["path"]) / f"detection_{variant}.tflite")
+        # Per image, the model loaded once: decode the PNG, letterbox, invoke, map boxes back.
+        whole[f"edge_{variant}"] = benchmark.median_latency_ms(
+            lambda d=detector: edge_detect.detect_image(d, photo)
+        )
+    signature = tf.saved_model.load(exported["path"]).signatures["serving_default"]
+    pixels = tf.constant(np.asarray(Image.open(photo).convert("RGB"))[None])
+    whole["saved_model"] = benchmark.median_latency_ms(lambda: signature(images=pixels))
+    # Baseline: every class's mean training box (relative to the image), on every test image.
+    baseline = _mean_box_baseline(data, detection_metrics)
+    keras_metrics = result.metrics
+    by_format = {f["format"]: f for f in files}
+    return {
+        "keras": {**keras_metrics, "per_class_ap": exported["evaluation"]["per_class_ap"]},
+        "data": data.summary(),
+        "baseline_mean_box": baseline,
+        "training": _timing(result),
+        "files": files,
+        "whole_detector_ms_320": whole,
+        "ratios": {
+            **timed["ratios"],
+            # Same export thresholds on both sides: the SavedModel runs the Keras model's graph.
+            "int8_map_minus_keras_points": 100
+            * (by_format["tflite_int8"]["map"] - by_format["saved_model"]["map"]),
+        },
+    }
+
+
+def bench_detection_folder(workdir, settings):
+    """Detection on a one-class Pascal VOC folder (200 scenes, only the letter A labelled, the
+    other objects left as look-alike clutter) through `--data DIR` and the folder defaults."""
+    from dlapps.vision.detection_scenes import write_voc_folder
+
+    folder = write_voc_folder(Path(workdir) / "voc_a", count=200, seed=7, keep_classes=("A",))
+    print("detection: one-class VOC folder, folder defaults", file=sys.stderr)
+    result = _train(
+        "detection",
+        workdir,
+        data=str(folder),
+        epochs=1 if settings.quick else None,
+        workdir=f"{workdir}/runs_folder",
+        export=False,
+        # Shorter than the default 540 s: one heavy run shared by the machine's helpers.
+        time_budget=60 if settings.quick else 300,
+    )
+    return {
+        "keras": result.metrics,
+        "data": result.data.summary(),
+        "training": _timing(result),
+        "model": "efficientnet_lite0 (ImageNet), two phases",
+    }
+
+
+def _detection_folder_markdown(folder):
+    keras_metrics, training_info = folder["keras"], folder["training"]
+    return [
+        "",
+        "## detection: one-class Pascal VOC folder (200 generated images, held-out test images)",
+        "",
+        f"`--data DIR` with the folder defaults ({folder['model']}) and a 300 s time budget: "
+        f"mAP@[.5:.95] {keras_metrics['map']:.3f}, AP50 {keras_metrics['ap50']:.3f}; trained "
+        f"{training_info['seconds']:.0f} s, {training_info['epochs']} epochs "
+        f"(stopped by {training_info['stopped_by'] or 'the epoch count'}).",
+    ]
+
+
+def _mean_box_baseline(data, detection_metrics):
+    """COCO mAP of a detector that puts each class's mean training box on every image."""
+    count = data.test.count
+    labels = data.labels
+    boxes = np.zeros((count, len(labels), 4), "float32")
+    for label in range(len(labels)):
+        mask = data.train.classes == label
+        if mask.any():
+            boxes[:, label] = data.train.boxes[mask].mean(axis=0)
+    detections = {
+        "boxes": boxes,
+        "classes": np.tile(np.arange(len(labels), dtype="float32"), (count, 1)),
+        "scores": np.ones((count, len(labels)), "float32"),
+        "num_detections": np.full(count, len(labels), "float32"),
+    }
+    metrics, _, _ = detection_metrics.coco_evaluate(data.test, detections, labels)
+    return metrics
+
+
+def _detection_markdown(detection):
+    keras_metrics, training_info = detection["keras"], detection["training"]
+    lines = [
+        "",
+        "## detection: built-in scenes (held-out test scenes), default settings",
+        "",
+        f"Keras: mAP@[.5:.95] {keras_metrics['map']:.3f}, AP50 {keras_metrics['ap50']:.3f} "
+        f"(mean-box baseline: mAP {detection['baseline_mean_box']['map']:.3f}, "
+        f"AP50 {detection['baseline_mean_box']['ap50']:.3f}); trained "
+        f"{training_info['seconds']:.0f} s, {training_info['epochs']} epochs "
+        f"(stopped by {training_info['stopped_by'] or 'the epoch count'}).",
+        "",
+        "Keras is scored with COCO's protocol (scores down to 0.05, up to 100 boxes); the "
+        "exported files with the export's own --score-threshold (0.25), as a user gets them.",
+        "",
+        "| file | size KB | mAP | AP50 | identical detections | ms @ 1 | ms @ 32 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in detection["files"]:
+        lines.append(
+            f"| {f['format']} | {f['bytes'] / 1024:.0f} | {f['map']:.3f} | {f['ap50']:.3f} "
+            f"| {f['identical_detections']:.1%} | {f['latency_ms_batch_1']:.2f} "
+            f"| {f['latency_ms_batch_32']:.2f} |"
+        )
+    whole = detection["whole_detector_ms_320"]
+    lines += [
+        "",
+        "Whole detector on one 320x320 image (letterbox, network, decode, NMS, boxes mapped "
+        "back): " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in whole.items()) + ".",
+        "",
+        "Ratios: "
+        + ", ".join(f"{name} {value:.2f}" for name, value in detection["ratios"].items())
+        + ".",
+        "",
+        "Per-class AP@[.5:.95] (Keras): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in keras_metrics["per_class_ap"].items())
+        + ".",
+    ]
+    return lines
+
+
 BENCHES = {
     "vision": bench_vision,
     "vision_transfer": bench_vision_transfer,
@@ -1514,7 +2061,13 @@ BENCHES = {
     "speech_kws_speakers": bench_speech_speakers,
     "speech_stt": bench_speech_to_text,
     "translation": bench_translation,
+    "summarization": bench_summarization,
     "multi_worker": bench_multi_worker,
+    "game": bench_game,
+    "game_atari": bench_game_atari,
+    "faces": bench_faces,
+    "detection": bench_detection,
+    "detection_folder": bench_detection_folder,
 }
 
 

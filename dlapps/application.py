@@ -24,6 +24,10 @@ APPLICATIONS = {
     "speech_kws": "dlapps.speech.kws_app:KeywordSpottingApp",
     "speech_stt": "dlapps.speech.stt_app:SpeechToTextApp",
     "translation": "dlapps.translation.translation_app:TranslationApp",
+    "game": "dlapps.game.game_app:GameApp",
+    "summarization": "dlapps.translation.summarization_app:SummarizationApp",
+    "faces": "dlapps.faces.faces_app:FacesApp",
+    "detection": "dlapps.vision.detection_app:DetectionApp",
 }
 
 

@@ -97,3 +97,139 @@ def plot_predictions(images, labels, probabilities, class_names, path, count=32)
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
     return path
+
+
+# Verification: are two examples the same identity (face, voice, ...)? Generic over embeddings.
+
+
+def verification_pairs(identities, num_pairs=3000, seed=0):
+    """Balanced same/different index pairs, as in the LFW protocol.
+
+    Args:
+        identities: int `(n,)` identity of each example.
+        num_pairs: pairs of each kind (fewer same pairs if there are not
+            that many).
+        seed: fixes the sampling.
+
+    Returns:
+        `(first, second, same)`: int index arrays and a bool array; half the
+        pairs show one identity twice, half two different identities.
+
+    Example:
+
+    >>> first, second, same = verification_pairs(np.repeat(np.arange(5), 4), num_pairs=10)
+    >>> int(same.sum()), int((~same).sum())
+    (10, 10)
+    """
+    identities = np.asarray(identities)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(identities == i) for i in np.unique(identities)]
+    all_same = [(a, b) for g in groups for k, a in enumerate(g) for b in g[k + 1 :]]
+    if not all_same:
+        raise ValueError("no identity has two examples: a same pair needs two")
+    chosen = rng.choice(len(all_same), min(num_pairs, len(all_same)), replace=False)
+    same = np.asarray(all_same)[chosen]
+    different = []
+    while len(different) < len(same):
+        a, b = rng.integers(0, len(identities), 2)
+        if identities[a] != identities[b]:
+            different.append((a, b))
+    pairs = np.concatenate([same, np.asarray(different)])
+    labels = np.concatenate([np.ones(len(same), bool), np.zeros(len(different), bool)])
+    return pairs[:, 0], pairs[:, 1], labels
+
+
+def best_threshold(similarities, same):
+    """The similarity threshold with the highest accuracy (`similarity >= t` means same)."""
+    candidates = np.unique(similarities)
+    candidates = np.concatenate([candidates, [candidates[-1] + 1e-6]])
+    order = np.argsort(similarities)
+    sorted_same = np.asarray(same)[order]
+    # Accuracy at each candidate: different pairs below it plus same pairs at or above it.
+    below = np.searchsorted(np.asarray(similarities)[order], candidates, side="left")
+    different_below = np.concatenate([[0], np.cumsum(~sorted_same)])[below]
+    same_above = sorted_same.sum() - np.concatenate([[0], np.cumsum(sorted_same)])[below]
+    accuracy = (different_below + same_above) / len(same)
+    return float(candidates[int(np.argmax(accuracy))])
+
+
+def verification_accuracy(similarities, same, folds=10, seed=0):
+    """LFW-protocol accuracy: each fold's threshold is chosen on the other folds.
+
+    Returns:
+        `(mean accuracy, standard deviation over folds, mean threshold)`.
+    """
+    similarities, same = np.asarray(similarities), np.asarray(same, bool)
+    order = np.random.default_rng(seed).permutation(len(same))
+    accuracies, thresholds = [], []
+    for fold in np.array_split(order, folds):
+        rest = np.setdiff1d(order, fold)
+        threshold = best_threshold(similarities[rest], same[rest])
+        accuracies.append(np.mean((similarities[fold] >= threshold) == same[fold]))
+        thresholds.append(threshold)
+    return float(np.mean(accuracies)), float(np.std(accuracies)), float(np.mean(thresholds))
+
+
+def threshold_at_far(similarities, same, far):
+    """The lowest similarity threshold that accepts at most a fraction `far` of different pairs."""
+    impostors = np.sort(np.asarray(similarities)[~np.asarray(same, bool)])[::-1]
+    accepted = int(np.floor(far * len(impostors)))
+    return float(impostors[accepted]) if accepted < len(impostors) else float("-inf")
+
+
+def tar_at_far(similarities, same, far):
+    """True accept rate at the threshold that accepts a fraction `far` of different pairs."""
+    similarities, same = np.asarray(similarities), np.asarray(same, bool)
+    impostors = np.sort(similarities[~same])[::-1]
+    accepted = int(np.floor(far * len(impostors)))
+    threshold = impostors[accepted] if accepted < len(impostors) else -np.inf
+    return float(np.mean(similarities[same] > threshold))
+
+
+def verification_report(similarities, same, folds=10):
+    """Accuracy (LFW protocol), TAR at FAR 1e-2 and 1e-3, and ROC AUC of pair similarities."""
+    accuracy, spread, threshold = verification_accuracy(similarities, same, folds)
+    return {
+        "verification_accuracy": accuracy,
+        "verification_accuracy_std": spread,
+        "threshold": threshold,
+        "tar_at_far_1e-2": tar_at_far(similarities, same, 1e-2),
+        "tar_at_far_1e-3": tar_at_far(similarities, same, 1e-3),
+        "roc_auc": float(sklearn_metrics.roc_auc_score(same, similarities)),
+    }
+
+
+def plot_roc(curves, path, title="ROC (unseen identities)"):
+    """Writes ROC curves, `curves` = name -> `(similarities, same)`, FAR on a log axis."""
+    pyplot = report.pyplot()
+    figure, axes = pyplot.subplots(figsize=(5, 4))
+    for name, (similarities, same) in curves.items():
+        far, tar, _ = sklearn_metrics.roc_curve(same, similarities)
+        axes.plot(np.maximum(far, 1e-4), tar, label=name)
+    axes.set_xscale("log")
+    axes.set_xlabel("false accept rate")
+    axes.set_ylabel("true accept rate")
+    axes.set_title(title)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return path
+
+
+def plot_similarity_histograms(similarities, same, threshold, path, title="Pair similarities"):
+    """Writes the same- and different-pair similarity histograms with the threshold."""
+    pyplot = report.pyplot()
+    similarities, same = np.asarray(similarities), np.asarray(same, bool)
+    figure, axes = pyplot.subplots(figsize=(5, 3.5))
+    bins = np.linspace(min(-0.2, similarities.min()), 1, 50)
+    axes.hist(similarities[same], bins, alpha=0.6, label="same person")
+    axes.hist(similarities[~same], bins, alpha=0.6, label="different people")
+    axes.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.2f}")
+    axes.set_xlabel("cosine similarity")
+    axes.set_title(title)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return path

@@ -81,6 +81,8 @@ def _parity(export):
     """How close an export is to the Keras model: max |diff|, or identical outputs."""
     if export.get("max_abs_diff") is not None:
         return f"{export['max_abs_diff']:.2e}"
+    if export.get("identical_detections") is not None:  # detectors: same boxes after NMS
+        return f"{export['identical_detections']:.1%} same"
     if export.get("identical_to_keras") is not None:
         return f"{export['identical_to_keras']:.1%} same"
     return ""

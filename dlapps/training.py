@@ -322,8 +322,14 @@ def _make_optimizer(application, config, total_steps, warmup_steps):
 
 
 def _stopped_by(callbacks):
-    """What ended training before its planned epochs: "time budget", "early stopping" or None."""
+    """What ended training before its planned epochs: "time budget", "early stopping" or None.
+
+    A callback of an app's own that stops training says why in its
+    `stop_reason` attribute (e.g. `dlapps.experience.GoalReached`).
+    """
     for callback in callbacks:
+        if getattr(callback, "stop_reason", None):
+            return callback.stop_reason
         if isinstance(callback, callbacks_lib.TimeBudget) and callback.stopped_early:
             return "time budget"
         if isinstance(callback, keras.callbacks.EarlyStopping) and callback.stopped_epoch > 0:

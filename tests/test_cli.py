@@ -184,8 +184,12 @@ def test_help_shows_an_example_for_each_command(capsys, command):
 
 
 def test_a_bad_app_flag_value_is_one_line_without_traceback(capsys):
-    status, _, err = _run(capsys, "train", "vision", "--image-size", "abc")
-    _assert_one_line_error(status, err, "--image-size 'abc' is not a size")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "vision", "--image-size", "abc"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --image-size: 'abc' is not a size: write e.g. 64" in err
+    assert "Traceback" not in err
 
 
 def test_a_bad_number_is_argparses_usage_error(capsys):
@@ -206,6 +210,22 @@ def test_gan_flags_out_of_range_are_refused_before_any_work(capsys, tmp_path, fl
     )
     _assert_one_line_error(status, err, message)
     assert not (tmp_path / "runs" / "gan" / "run.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--hidden-dim", "100", "--heads", "3"], "--hidden-dim 100 is not divisible by --heads 3"),
+        (["--heads", "3"], "the default width is not divisible by --heads 3"),
+        (["--layers", "0"], "--layers 0 is too small"),
+    ],
+)
+def test_translation_shapes_that_cannot_build_are_refused_before_any_work(
+    capsys, tmp_path, flags, message
+):
+    status, _, err = _run(capsys, "train", "translation", *flags, "--workdir", tmp_path / "runs")
+    _assert_one_line_error(status, err, message)
+    assert not (tmp_path / "runs" / "translation" / "run.json").exists()
 
 
 def test_a_bug_is_not_disguised_as_a_user_error(monkeypatch):

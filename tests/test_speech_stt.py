@@ -335,3 +335,27 @@ def test_serving_client_waveforms_fit_the_transcribe_signature(
     assert served["transcript"].shape == (1,) and isinstance(served["transcript"][0], bytes)
     expected = trained_stt.model.predict(clip[None], verbose=0)
     np.testing.assert_allclose(served["logits"], expected, atol=1e-3)
+
+
+def test_serving_client_sends_whole_clips_of_different_lengths(
+    trained_stt, serving_client, tf_serving, tmp_path
+):
+    from dlapps.speech.audio import write_wav
+
+    clips = [trained_stt.data.test[0][i] for i in range(2)]
+    paths = [tmp_path / f"clip{i}.wav" for i in range(2)]
+    for path, clip in zip(paths, clips, strict=True):
+        write_wav(path, clip)
+    waveforms = serving_client.stt_waveforms([str(p) for p in paths])
+    assert len(waveforms[0]) == len(waveforms[1]) == max(map(len, clips))  # nothing cut
+    served = tf_serving(trained_stt.report["path"], serving_client.build_audio_body(waveforms))
+    alone = [
+        tf_serving(trained_stt.report["path"], serving_client.build_audio_body([w]))
+        for path in paths
+        for w in serving_client.stt_waveforms([str(path)])
+    ]
+    assert list(served["transcript"]) == [a["transcript"][0] for a in alone]
+
+    write_wav(tmp_path / "long.wav", np.zeros(31 * 16000, "float32") + 0.1)
+    with pytest.raises(serving_client.ClientError, match="long.wav is 31.0 s: one request"):
+        serving_client.stt_waveforms([str(tmp_path / "long.wav")])

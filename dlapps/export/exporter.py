@@ -46,7 +46,10 @@ class ExportSpec:
             "serving_default".
         tflite: the endpoint converted to TFLite: fixed shapes apart from
             batch, builtin ops only, returning `output_key`.
-        output_key: the output compared across all formats.
+        output_key: the output compared across all formats; a tuple of
+            names (e.g. a detector's boxes, classes, scores and count)
+            hands `score` and `parity` a dict name -> array (then give
+            `parity`, and `reference` as such a dict).
         test_inputs: input name -> test-split array, fed to `tflite` and
             to the SavedModel's "serving_default".
         reference: the Keras model's `output_key` on `test_inputs`.
@@ -76,6 +79,11 @@ class ExportSpec:
             so that the files load in MediaPipe Tasks as they are.
         mediapipe_options: that kind's options, e.g. the sample rate of an
             audio classifier (see `mediapipe_tool.py`).
+        score_runner: `callable(run) -> dict` of task metrics that need the
+            model in a loop rather than on fixed inputs (e.g. a game's
+            return over seeded episodes, where each action changes the next
+            observation); merged into each file's metrics. `run` takes an
+            input dict and returns an output dict, as in `measure`.
     """
 
     app: str
@@ -98,6 +106,7 @@ class ExportSpec:
     files: dict = dataclasses.field(default_factory=dict)
     mediapipe_task: str | None = None
     mediapipe_options: dict = dataclasses.field(default_factory=dict)
+    score_runner: object = None
 
 
 def measure(run, spec, test_inputs=None, latency_batches=(1, 32)):
@@ -113,13 +122,20 @@ def measure(run, spec, test_inputs=None, latency_batches=(1, 32)):
         "latency_ms", "latency_ms_batch_32"}`.
     """
     test_inputs = spec.test_inputs if test_inputs is None else test_inputs
-    outputs = []
-    count = len(spec.reference)
+    keys = spec.output_key if isinstance(spec.output_key, tuple) else (spec.output_key,)
+    parts = {key: [] for key in keys}
+    count = len(next(iter(test_inputs.values())))
     for start in range(0, count, 256):
         batch = {k: v[start : start + 256] for k, v in test_inputs.items()}
-        outputs.append(np.asarray(run(batch)[spec.output_key]))
-    outputs = np.concatenate(outputs)
+        result = run(batch)
+        for key in keys:
+            parts[key].append(np.asarray(result[key]))
+    outputs = {key: np.concatenate(values) for key, values in parts.items()}
+    # Several output keys (e.g. a detector's boxes, classes, scores, count): a dict of them.
+    outputs = outputs if isinstance(spec.output_key, tuple) else outputs[spec.output_key]
     result = {"metrics": spec.score(outputs)}
+    if spec.score_runner is not None:
+        result["metrics"].update(spec.score_runner(run))
     if spec.parity is not None:
         result.update(spec.parity(outputs))
     else:

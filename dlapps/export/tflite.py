@@ -247,3 +247,33 @@ def is_tflite(path):
         return False
     with open(path, "rb") as file:
         return file.read(8)[4:8] == b"TFL3"
+
+
+def op_names(content):
+    """Every op of a .tflite flatbuffer, in all its subgraphs (loop bodies included).
+
+    Builtin ops by their TFLite name (e.g. "NON_MAX_SUPPRESSION_V4", "WHILE"),
+    custom ops (Flex ones included) by their custom code (e.g.
+    "FlexNonMaxSuppressionV5", "TFLite_Detection_PostProcess"). The
+    interpreter's own op list shows only the main subgraph.
+
+    Example:
+
+    >>> "CONV_2D" in op_names(Path("saved_models/vision/1/vision_int8.tflite").read_bytes())
+    True
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(bytearray(content), 0)
+    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    names = set()
+    for subgraph_index in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(subgraph_index)
+        for op_index in range(subgraph.OperatorsLength()):
+            code = model.OperatorCodes(subgraph.Operators(op_index).OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            if builtin == schema.BuiltinOperator.CUSTOM:
+                names.add(code.CustomCode().decode())
+            else:
+                names.add(builtin_names[builtin])
+    return names

@@ -1,4 +1,9 @@
-"""The translation application: sequence-to-sequence models, strings in, strings out.
+"""Translation and summarization: sequence-to-sequence models, strings in, strings out.
+
+Summarization (`SummarizationApp`) shares translation's tokenizer,
+Transformer blocks, decoders and exports: an extractive sentence scorer
+(`build_extractive_scorer`) and an abstractive Transformer with a copy head
+(`PointerGenerator`).
 
 Example:
 
@@ -10,11 +15,21 @@ Example:
 ...     source_length=data.source_length, target_length=data.target_length)
 """
 
-from dlapps.translation.decoding import beam_search, greedy_decode
+from dlapps.translation.copy_decoder import PointerGenerator
+from dlapps.translation.decoding import beam_search, block_repeated_ngrams, greedy_decode
+from dlapps.translation.document_data import DocumentData, load_documents
+from dlapps.translation.extractive_scorer import (
+    MaskedBinaryCrossEntropy,
+    build_extractive_scorer,
+    select_sentences,
+)
 from dlapps.translation.losses import MaskedCrossEntropy, masked_accuracy
 from dlapps.translation.parallel_data import ParallelData, load_parallel_data, load_tsv
 from dlapps.translation.positional_embedding import PositionalEmbedding
+from dlapps.translation.rouge import oracle_labels, rouge_scores, split_sentences
 from dlapps.translation.seq2seq import build_gru_translator, build_transformer, build_translator
+from dlapps.translation.summarization_app import SummarizationApp, SummarizationData
+from dlapps.translation.summarization_app import prepare_data as prepare_documents
 from dlapps.translation.tokenizer import (
     SubwordTokenizer,
     build_vocabulary,
@@ -31,6 +46,19 @@ from dlapps.translation.translation_app import (
 from dlapps.translation.translation_metrics import translation_scores
 
 __all__ = [
+    "DocumentData",
+    "MaskedBinaryCrossEntropy",
+    "PointerGenerator",
+    "SummarizationApp",
+    "SummarizationData",
+    "block_repeated_ngrams",
+    "build_extractive_scorer",
+    "load_documents",
+    "oracle_labels",
+    "prepare_documents",
+    "rouge_scores",
+    "select_sentences",
+    "split_sentences",
     "MaskedCrossEntropy",
     "ParallelData",
     "PositionalEmbedding",

@@ -77,10 +77,50 @@ class _Stepper:
         for block, block_cache in zip(self.blocks, cache, strict=True):
             x, block_cache = block.call_cached(x, self.memory, memory_mask, block_cache, index)
             updated.append(block_cache)
-        return self.decoder.get_layer("logits")(x)[:, 0], updated
+        return self.head(x)[:, 0], updated
+
+    def head(self, x):
+        """The output layer on decoder states (a copy head also reads the source)."""
+        layer = self.decoder.get_layer("logits")
+        if getattr(layer, "copies_source", False):
+            return layer(x, self.memory, self.source_ids)
+        return layer(x)
 
 
-def greedy_decode(model, source_ids, use_cache=True):
+def block_repeated_ngrams(log_probs, tokens, index, size):
+    """Forbids tokens that would repeat an n-gram of `size` already in `tokens`.
+
+    At step `index` the next token goes to position `index + 1`; a token
+    is forbidden (-1e9) if the `size - 1` tokens before it, followed by it,
+    already occur earlier in the row (e.g. no trigram twice, `size=3`, as
+    summarizers do against repetition loops). Positions before `index + 1`
+    hold the decoded tokens; `[START]` at 0 is not part of any n-gram.
+
+    Args:
+        log_probs: `(rows, vocabulary)`.
+        tokens: int32 `(rows, length)`.
+    """
+    length = tokens.shape[1]
+    if not size or length is None or length < size + 1:
+        return log_probs
+    prefix = size - 1
+    starts = tf.range(1, length - size + 1)  # candidate n-gram starts j (j >= 1)
+    # The n-gram at j is complete (all its tokens decoded) when j + size - 1 <= index.
+    matches = starts + prefix <= index
+    for offset in range(prefix):
+        before = tf.gather(tokens, tf.maximum(index - prefix + 1 + offset, 0), axis=1)
+        column = tf.gather(tokens, starts + offset, axis=1)
+        matches = tf.logical_and(matches, tf.equal(column, before[:, None]))
+    matches = tf.logical_and(matches, index >= prefix)
+    banned_ids = tf.gather(tokens, starts + prefix, axis=1)  # (rows, candidates)
+    vocabulary_size = tf.shape(log_probs)[-1]
+    banned = tf.reduce_max(
+        tf.one_hot(banned_ids, vocabulary_size) * tf.cast(matches, tf.float32)[..., None], axis=1
+    )
+    return tf.where(banned > 0, NEGATIVE_INFINITY, log_probs)
+
+
+def greedy_decode(model, source_ids, use_cache=True, no_repeat_ngram_size=0):
     """The most likely next token at each step, until `[END]` or the length limit.
 
     Args:
@@ -89,6 +129,8 @@ def greedy_decode(model, source_ids, use_cache=True):
             model's.
         use_cache: keep the decoder's keys and values between steps
             (Transformer only; the GRU re-runs its decoder).
+        no_repeat_ngram_size: if set, never repeat an n-gram of this size
+            (`block_repeated_ngrams`).
 
     Returns:
         int32 `(batch, target_length - 1)`: the generated ids, `[END]`
@@ -105,6 +147,7 @@ def greedy_decode(model, source_ids, use_cache=True):
 
     def step(index, tokens, finished, cache):
         logits, cache = stepper.logits(index, tokens, cache)
+        logits = block_repeated_ngrams(logits, tokens, index, no_repeat_ngram_size)
         next_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
         next_ids = tf.where(finished, PAD_ID, next_ids)
         tokens += tf.one_hot(index + 1, target_length, dtype=tf.int32)[None] * next_ids[:, None]
@@ -119,13 +162,16 @@ def greedy_decode(model, source_ids, use_cache=True):
     return tokens[:, 1:]
 
 
-def beam_search(model, source_ids, beam_width=4, length_penalty=0.6, use_cache=True):
+def beam_search(
+    model, source_ids, beam_width=4, length_penalty=0.6, use_cache=True, no_repeat_ngram_size=0
+):
     """Keeps the `beam_width` most likely partial translations at each step.
 
     Greedy decoding commits to one word at a time; beam search keeps
     several candidates and returns the one with the best total
     log-probability, divided by `length ** length_penalty` (Wu et al.,
     2016) so that longer translations are not penalised for their length.
+    With `no_repeat_ngram_size`, no beam repeats an n-gram of that size.
 
     Returns:
         int32 `(batch, target_length - 1)`, laid out as `greedy_decode`'s.
@@ -150,6 +196,7 @@ def beam_search(model, source_ids, beam_width=4, length_penalty=0.6, use_cache=T
     def step(index, tokens, scores, finished, lengths, cache):
         logits, cache = stepper.logits(index, tokens, cache)
         log_probs = tf.nn.log_softmax(logits)
+        log_probs = block_repeated_ngrams(log_probs, tokens, index, no_repeat_ngram_size)
         vocabulary_size = tf.shape(log_probs)[-1]
         # A finished beam can only add padding, at no cost.
         pad_only = tf.where(tf.range(vocabulary_size) == PAD_ID, 0.0, NEGATIVE_INFINITY)

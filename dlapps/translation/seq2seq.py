@@ -32,6 +32,7 @@ model.fit(dataset, epochs=10)  # ({"source_ids", "target_ids"}, next tokens)
 
 import keras
 
+from dlapps.translation.copy_decoder import PointerGenerator
 from dlapps.translation.positional_embedding import PositionalEmbedding
 from dlapps.translation.tokenizer import PAD_ID
 from dlapps.translation.transformer_decoder import TransformerDecoder
@@ -50,6 +51,8 @@ def build_transformer(
     num_heads=4,
     intermediate_dim=512,
     dropout=0.1,
+    copy_mechanism=False,
+    generator_vocabulary_size=None,
 ):
     """An encoder-decoder Transformer ("Attention Is All You Need", post-norm).
 
@@ -57,7 +60,15 @@ def build_transformer(
         num_layers: encoder blocks, and as many decoder blocks.
         hidden_dim: width of every token vector; divisible by `num_heads`.
         intermediate_dim: width of the feed-forward networks' hidden layer.
+        copy_mechanism: end in a `copy_decoder.PointerGenerator` (log-
+            probabilities that mix generating with copying source tokens;
+            summarization) instead of a dense layer over the target
+            vocabulary. Source and target then share one vocabulary.
+        generator_vocabulary_size: with `copy_mechanism`, the ids the
+            generator covers (the rest can only be copied).
     """
+    if copy_mechanism and source_vocabulary_size != target_vocabulary_size:
+        raise ValueError("a copy mechanism needs one vocabulary for source and target")
     if hidden_dim % num_heads:
         raise ValueError(f"hidden_dim {hidden_dim} is not divisible by num_heads {num_heads}")
     # Lengths are maxima (the position embeddings' size): inputs take any length up to them.
@@ -85,7 +96,13 @@ def build_transformer(
         y = TransformerDecoder(
             hidden_dim, num_heads, intermediate_dim, dropout, name=f"decoder_block{index}"
         )(y, memory, memory_mask)
-    logits = keras.layers.Dense(target_vocabulary_size, name="logits")(y)
+    if copy_mechanism:
+        head = PointerGenerator(
+            target_vocabulary_size, hidden_dim, generator_vocabulary_size, name="logits"
+        )
+        logits = head(y, memory, memory_source)
+    else:
+        logits = keras.layers.Dense(target_vocabulary_size, name="logits")(y)
     decoder = keras.Model([target, memory, memory_source], logits, name="decoder")
     return _join(encoder, decoder, None, None, "transformer")
 

@@ -313,6 +313,34 @@ class TranslationApp(Application):
         )
         group.add_argument("--tfds-data-dir", default=None, help="where TFDS datasets are kept")
 
+    def check_options(self, options):
+        for name, minimum in (
+            ("layers", 1),
+            ("hidden_dim", 2),
+            ("heads", 1),
+            ("units", 1),
+            ("beam_width", 1),
+            ("max_length", 4),
+            ("vocabulary_size", 100),
+            ("pairs", 10),
+        ):
+            value = options.get(name)
+            if value is not None and value < minimum:
+                flag = "--" + name.replace("_", "-")
+                raise UserError(f"{flag} {value} is too small: use at least {minimum}")
+        hidden_dim, heads = options.get("hidden_dim"), options.get("heads") or 4
+        widths = [hidden_dim] if hidden_dim is not None else [128, 256]  # the defaults
+        if options.get("model", "transformer") == "transformer" and any(w % heads for w in widths):
+            width = "--hidden-dim " + str(hidden_dim) if hidden_dim else "the default width"
+            raise UserError(
+                f"{width} is not divisible by --heads {heads}: each attention head gets "
+                "hidden_dim / heads dimensions; use e.g. --heads 4 or a width divisible by "
+                f"{heads}"
+            )
+        smoothing = options.get("label_smoothing")
+        if smoothing is not None and not 0 <= smoothing < 1:
+            raise UserError(f"--label-smoothing {smoothing} is out of range: use 0 <= s < 1")
+
     def load_data(self, config):
         options = config.options
         pairs = options.get("pairs", 24000)

@@ -1,5 +1,6 @@
 """The vision application: an image classifier from pixels to labels."""
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +79,10 @@ def _image_size(text):
         height, _, width = text.lower().partition("x")
         size = (int(height), int(width or height))
     except ValueError:
-        raise UserError(f"--image-size {text!r} is not a size: write e.g. 64 or 64x48") from None
+        message = f"{text!r} is not a size: write e.g. 64 or 64x48"
+        raise argparse.ArgumentTypeError(message) from None
     if min(size) < 4:
-        raise UserError(f"--image-size {text!r} is too small: use at least 4x4")
+        raise argparse.ArgumentTypeError(f"{text!r} is too small: use at least 4x4")
     return size
 
 

@@ -18,19 +18,40 @@ Two signatures of an exported image classifier:
     cat.png: cat (0.981)
     python export/serving/client.py --signature raw --size 28x28 --channels 1 seven.png
 
+Faces: `serve_bytes` returns each photo's embedding; a model exported with
+`--gallery` also has `identify` (raw pixels, any size, -> the enrolled
+person or "unknown" and the similarity):
+
+    python export/serving/client.py --model faces door.jpg
+    python export/serving/client.py --model faces --signature identify \
+        --size 64x64 --channels 3 door.jpg
+    door.jpg: ada (similarity 0.812)
+
 Speech (PCM WAV files; 16 kHz ones are read with the standard library, other
-rates resampled with SciPy's polyphase filter as dlapps does; long clips are
-centre-cropped):
+rates resampled with SciPy's polyphase filter as dlapps does; keyword clips
+are centre-cropped to one second, transcripts take up to 30 s per request):
 
     python export/serving/client.py --model speech_kws --wav yes.wav      # serve_wav: the file
     yes.wav: yes (0.993)
-    python export/serving/client.py --model speech_stt --wav order.wav    # waveforms, 3 s
+    python export/serving/client.py --model speech_stt --wav order.wav    # waveforms, <= 30 s
     order.wav: turn on the light in the kitchen
+
+Objects in photos, from a detector (the file goes to `serve_bytes`; boxes come
+back in the photo's pixels):
+
+    python export/serving/client.py --model detection street.jpg
+    street.jpg: 2 objects
+      car 0.912 box (x, y, x, y) 12, 40, 180, 130
 
 Images from a GAN generator (noise drawn here, written as binary PGM/PPM):
 
     python export/serving/client.py --model gan --generate 4 --label 7
     wrote gan_0.pgm ... gan_3.pgm
+
+Observations for a game agent (one JSON list per observation):
+
+    python export/serving/client.py --model game --observation "[0.01, 0.3, -0.02, -0.5]"
+    [0.01, 0.3, -0.02, -0.5]: action 1     (--report REPORT.json adds its name: push_right)
 """
 
 import argparse
@@ -46,8 +67,13 @@ import wave
 # --signature -> (SavedModel signature name, its input name)
 SAMPLE_RATE = 16000
 KWS_SAMPLES = 16000  # speech_kws: one second
-STT_SAMPLES = 48000  # speech_stt: up to three seconds
-SIGNATURES = {"raw": ("serving_default", "images"), "bytes": ("serve_bytes", "image_bytes")}
+STT_MAX_SAMPLES = 30 * SAMPLE_RATE  # speech_stt: any length up to 30 s per request
+SIGNATURES = {
+    "raw": ("serving_default", "images"),
+    "bytes": ("serve_bytes", "image_bytes"),
+    # faces exported with --gallery: raw face pixels -> person, similarity, known.
+    "identify": ("identify", "images"),
+}
 
 
 class ClientError(Exception):
@@ -77,8 +103,8 @@ def build_body(signature, images):
     }
 
 
-def build_text_body(sentences, signature="serving_default", columnar=False):
-    """The `:predict` body for a model taking `sentences` (translation).
+def build_text_body(sentences, signature="serving_default", columnar=False, input_name="sentences"):
+    """The `:predict` body for a model taking `sentences` (translation; summarization's `articles`).
 
     TF Serving takes either format: rows (`instances`, one object per
     example) or columns (`inputs`, one list per input name).
@@ -91,8 +117,8 @@ def build_text_body(sentences, signature="serving_default", columnar=False):
     {'signature_name': 'serving_default', 'inputs': {'sentences': ['twenty-one']}}
     """
     if columnar:
-        return {"signature_name": signature, "inputs": {"sentences": list(sentences)}}
-    return {"signature_name": signature, "instances": [{"sentences": s} for s in sentences]}
+        return {"signature_name": signature, "inputs": {input_name: list(sentences)}}
+    return {"signature_name": signature, "instances": [{input_name: s} for s in sentences]}
 
 
 def read_wav_file(path):
@@ -121,8 +147,8 @@ def read_wav(path, samples=None):
     samples scaled to [-1, 1], channels averaged, other rates resampled with
     SciPy's polyphase filter (`resample_poly`, anti-aliased; only these
     files need NumPy and SciPy), and with `samples` the clip is centre-cropped
-    or zero-padded at the end to that length (16000 for speech_kws, 48000
-    for speech_stt's 3 s).
+    or zero-padded at the end to that length (16000 for speech_kws; speech_stt
+    takes whole clips, see `stt_waveforms`).
     """
     rate, channels, width, frames = read_wav_file(path)
     codes = {1: "B", 2: "h", 4: "i"}
@@ -157,6 +183,25 @@ def _resample(audio, rate, path):
     divisor = gcd(int(rate), SAMPLE_RATE)
     resampled = resample_poly(np.asarray(audio, "float32"), SAMPLE_RATE // divisor, rate // divisor)
     return resampled.astype("float32").tolist()
+
+
+def stt_waveforms(paths):
+    """Whole clips for speech_stt, zero-padded at the end to the longest of the batch.
+
+    The recognizer ignores trailing zeros (it finds each clip's last
+    non-zero sample), so padding changes no transcript; a clip over 30 s is
+    refused here rather than cut (`dlapps predict` and the edge runner
+    transcribe longer audio in overlapping pieces).
+    """
+    clips = [read_wav(path) for path in paths]
+    for path, clip in zip(paths, clips, strict=True):
+        if len(clip) > STT_MAX_SAMPLES:
+            raise ClientError(
+                f"{path} is {len(clip) / SAMPLE_RATE:.1f} s: one request takes up to 30 s; "
+                "split it, or transcribe it with `dlapps predict` or export/edge/transcribe.py"
+            )
+    longest = max(map(len, clips))
+    return [clip + [0.0] * (longest - len(clip)) for clip in clips]
 
 
 def build_audio_body(waveforms=None, wav_files=None, columnar=False):
@@ -202,6 +247,38 @@ def build_noise_body(count, latent_dim=64, label=None, seed=0):
     if label is not None:
         inputs["label"] = [int(label)] * count
     return {"signature_name": "serving_default", "inputs": inputs}
+
+
+def build_observation_body(observations):
+    """The `:predict` body for a game agent: one `observation` (a list of numbers) per row.
+
+    Example:
+
+    >>> build_observation_body([[0.0, 0.1, 0.0, -0.1]])["instances"][0]["observation"]
+    [0.0, 0.1, 0.0, -0.1]
+    """
+    return {
+        "signature_name": "serving_default",
+        "instances": [{"observation": list(observation)} for observation in observations],
+    }
+
+
+def _json_list(text):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, list):
+        raise ClientError(f"{text!r} is not an observation: give a JSON list such as [0.1, 0.2]")
+    return value
+
+
+def _action_names(report_path):
+    """The action names in an export's report.json (`--report`), or None."""
+    if not report_path:
+        return None
+    with open(report_path, encoding="utf-8") as file:
+        return json.load(file).get("labels")
 
 
 def write_netpbm(path, image):
@@ -334,7 +411,13 @@ def main(argv=None):
         "images", nargs="*", help="image files (or sentences with --text, WAVs with --wav)"
     )
     parser.add_argument("--text", action="store_true", help="send sentences (translation)")
+    parser.add_argument(
+        "--observation", action="store_true", help="game: send observations, JSON lists"
+    )
     parser.add_argument("--wav", action="store_true", help="send WAV files (speech apps)")
+    parser.add_argument(
+        "--articles", action="store_true", help="send article .txt files (summarization)"
+    )
     parser.add_argument("--generate", type=int, metavar="N", help="gan: ask for N images")
     parser.add_argument("--label", type=int, help="gan: the class to generate (conditional)")
     parser.add_argument("--latent-dim", type=int, default=64, help="gan: noise size")
@@ -362,6 +445,19 @@ def _read_files(paths):
     return contents
 
 
+def format_detections(name, prediction):
+    """Lines for one image of a detector's answer: a count, then label, score and box."""
+    count = int(prediction["num_detections"])
+    lines = [f"{name}: {count} objects"]
+    for k in range(count):
+        ymin, xmin, ymax, xmax = prediction["boxes"][k]
+        lines.append(
+            f"  {prediction['labels'][k]} {prediction['scores'][k]:.3f} "
+            f"box (x, y, x, y) {xmin:.0f}, {ymin:.0f}, {xmax:.0f}, {ymax:.0f}"
+        )
+    return lines
+
+
 def _run(args):
     """Builds the body for the chosen mode, sends it, and prints or writes the answer."""
     if args.generate:
@@ -373,25 +469,48 @@ def _run(args):
             write_netpbm(names[-1], image)
         print("wrote", " ".join(names))
         return 0
+    if args.observation:
+        body = build_observation_body([_json_list(text) for text in args.images])
+        names = _action_names(args.report)
+        predictions = predict(args.server, args.model, body)
+        for text, prediction in zip(args.images, predictions, strict=True):
+            action = prediction["action"] if isinstance(prediction, dict) else prediction
+            named = f" ({names[action]})" if names and isinstance(action, int) else ""
+            print(f"{text}: action {action}{named}")
+        return 0
     if args.text:
         body = build_text_body(args.images)
+    elif args.articles:
+        texts = [content.decode("utf-8") for content in _read_files(args.images)]
+        body = build_text_body(texts, input_name="articles")
     elif args.wav and args.model.endswith("kws") and all(map(is_model_rate_wav, args.images)):
         # serve_wav decodes, averages channels and centre-crops as dlapps does.
         body = build_audio_body(wav_files=_read_files(args.images))
     elif args.wav:
-        samples = KWS_SAMPLES if args.model.endswith("kws") else STT_SAMPLES
-        body = build_audio_body([read_wav(path, samples=samples) for path in args.images])
+        if args.model.endswith("kws"):
+            body = build_audio_body([read_wav(path, samples=KWS_SAMPLES) for path in args.images])
+        else:
+            body = build_audio_body(stt_waveforms(args.images))
     elif args.signature == "bytes":
         body = build_body("bytes", [upright_image_bytes(path) for path in args.images])
     else:
         size = input_size(args.size, args.channels, args.report)
-        body = build_body("raw", [load_pixels(path, *size) for path in args.images])
+        body = build_body(args.signature, [load_pixels(path, *size) for path in args.images])
     predictions = predict(args.server, args.model, body)
     for name, prediction in zip(args.images, predictions, strict=True):
-        if "translations" in prediction:
+        if "summaries" in prediction:
+            print(f"{name}: {prediction['summaries']}")
+        elif "translations" in prediction:
             print(f"{name} -> {prediction['translations']}")
         elif "transcript" in prediction:
             print(f"{name}: {prediction['transcript']}")
+        elif "person" in prediction:  # faces, identify signature
+            print(f"{name}: {prediction['person']} (similarity {prediction['similarity']:.3f})")
+        elif "embeddings" in prediction:  # faces: compare embeddings by cosine similarity
+            values = ", ".join(f"{v:.3f}" for v in prediction["embeddings"][:4])
+            print(f"{name}: embedding of {len(prediction['embeddings'])} values [{values}, ...]")
+        elif "boxes" in prediction:  # a detector: boxes in the sent image's pixels
+            print("\n".join(format_detections(name, prediction)))
         else:
             print(f"{name}: {prediction['label']} ({max(prediction['probabilities']):.3f})")
     return 0

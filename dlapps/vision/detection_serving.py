@@ -1,0 +1,92 @@
+"""The detector's exported functions: raw pixels (or encoded files) in, boxes out.
+
+- SavedModel `serving_default`: uint8 `images` `(batch, any height, any
+  width, 3)` -> `boxes` `(batch, K, 4)` (ymin, xmin, ymax, xmax in pixels of
+  the input image), `classes` (float32 class index), `scores`, `labels`
+  (strings) and `num_detections` (float32), K = `max_detections`.
+- SavedModel `serve_bytes`: `image_bytes`, encoded JPEG/PNG files (TF
+  Serving's REST `{"b64": ...}`), each decoded and detected on its own.
+- TFLite: uint8 `images` `(batch, S, S, 3)`, already letterboxed (see
+  `detection_postprocess.letterbox`), -> `boxes` in that S x S input,
+  `classes`, `scores`, `num_detections` (MediaPipe's ObjectDetector
+  outputs: locations, categories, scores, number of detections).
+"""
+
+import tensorflow as tf
+
+from dlapps.export.saved_model import Endpoint
+from dlapps.vision import detection_postprocess as post
+from dlapps.vision.detector import STRIDES
+
+
+def detect_function(model, num_classes, image_size, settings):
+    """`images (batch, S, S, 3) uint8 -> detections` in the letterboxed pixels, clipped to them."""
+    centres, location_strides = post.anchor_points(image_size, STRIDES)
+
+    def detect(images):
+        outputs = model(images, training=False)
+        found = post.decode_and_suppress(
+            outputs,
+            centres,
+            location_strides,
+            num_classes,
+            max_detections=settings["max_detections"],
+            score_threshold=settings["score_threshold"],
+            iou_threshold=settings["iou_threshold"],
+        )
+        # Boxes stay inside the input (padding rows stay zero).
+        found["boxes"] = tf.clip_by_value(found["boxes"], 0.0, float(image_size))
+        return found
+
+    return detect
+
+
+def serving_endpoints(model, labels, image_size, settings):
+    """The SavedModel signatures (see the module docstring)."""
+    detect = detect_function(model, len(labels), image_size, settings)
+    label_table = tf.constant(list(labels))
+
+    def on_images(images):
+        shape = tf.shape(images)
+        boxed, scale = post.letterbox(images, image_size)
+        found = detect(boxed)
+        found["boxes"] = post.undo_letterbox(found["boxes"], scale, shape[1], shape[2])
+        found["labels"] = tf.gather(label_table, tf.cast(found["classes"], tf.int32))
+        return found
+
+    def on_bytes(image_bytes):
+        def one(encoded):
+            image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+            found = on_images(image[None])
+            return {key: value[0] for key, value in found.items()}
+
+        k = settings["max_detections"]
+        return tf.map_fn(
+            one,
+            image_bytes,
+            fn_output_signature={
+                "boxes": tf.TensorSpec([k, 4], tf.float32),
+                "classes": tf.TensorSpec([k], tf.float32),
+                "scores": tf.TensorSpec([k], tf.float32),
+                "num_detections": tf.TensorSpec([], tf.float32),
+                "labels": tf.TensorSpec([k], tf.string),
+            },
+        )
+
+    return [
+        Endpoint(
+            "serving_default",
+            on_images,
+            [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")],
+        ),
+        Endpoint("serve_bytes", on_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
+    ]
+
+
+def tflite_endpoint(model, num_classes, image_size, settings):
+    """The TFLite graph: letterboxed uint8 images -> decode and NMS, builtin ops only."""
+    return Endpoint(
+        "serving_default",
+        detect_function(model, num_classes, image_size, settings),
+        [tf.TensorSpec([None, image_size, image_size, 3], tf.uint8, name="images")],
+    )

@@ -1,0 +1,10 @@
+"""apps/faces.py end to end; one file per script so pytest-xdist spreads them."""
+
+
+def test_faces_script_trains_evaluates_and_exports(tmp_path, run_app_script):
+    flags = ("--people", "10", "--photos", "4", "--epochs", "1", "--batch-size", "16")
+    stdout = run_app_script("faces", tmp_path, *flags, cache=True)
+    auc = float(stdout.split("embedder: verification accuracy")[1].split("ROC AUC")[1].split()[0])
+    assert 0.0 <= auc <= 1.0 and "eigenfaces: verification accuracy" in stdout
+    assert "impostors rejected" in stdout
+    assert (tmp_path / "out" / "faces" / "1" / "faces_int8.tflite").is_file()
