@@ -94,26 +94,32 @@ def tf_serving():
     return call_like_tf_serving
 
 
-# The slowest files first (seconds measured on 2 loaded cores), so that
+# The slowest files first (seconds measured with both workers busy), so that
 # `pytest -n 2 --dist loadfile --no-loadscope-reorder` (what `make test`
 # runs) hands them out first and the short files even out the end: a file is
 # the unit of work, and a long file started last would finish alone.
 SLOWEST_FIRST = (
-    "test_training.py",  # ~250 s
-    "test_speech_stt.py",  # ~200 s
-    "test_translation.py",  # ~200 s
-    "test_speech_kws.py",  # ~180 s
-    "test_app_script_speech_to_text.py",  # ~160 s
-    "test_gan.py",  # ~120 s
-    "test_app_script_speech.py",  # ~110 s
-    "test_guide.py",  # ~110 s
-    "test_app_script_translation.py",  # ~110 s
-    "test_app_script_gan.py",  # ~100 s
-    "test_cli.py",  # ~100 s
+    "test_training.py",  # ~100 s
+    "test_speech_stt.py",  # ~95 s
+    "test_translation.py",  # ~95 s
     "test_multi_worker.py",  # ~90 s
-    "test_vision_transfer.py",  # ~80 s
-    "test_export.py",  # ~60 s
-    "test_app_script_vision.py",  # ~60 s
+    "test_speech_kws.py",  # ~80 s
+    "test_app_script_speech_to_text.py",  # ~77 s
+    "test_detection.py",  # ~75 s
+    "test_guide.py",  # ~67 s
+    "test_gan.py",  # ~65 s
+    "test_app_script_translation.py",  # ~59 s
+    "test_faces.py",  # ~50 s
+    "test_app_script_faces.py",  # ~42 s
+    "test_cli.py",  # ~40 s
+    "test_vision_transfer.py",  # ~40 s
+    "test_summarization.py",  # ~35 s
+    "test_app_script_speech.py",  # ~28 s
+    "test_mediapipe.py",  # ~25 s
+    "test_runs.py",  # ~25 s
+    "test_app_script_vision.py",  # ~24 s
+    "test_app_script_gan.py",  # ~22 s
+    "test_game.py",  # ~20 s
 )
 
 
