@@ -164,6 +164,28 @@ class Application:
         return []
 
 
+def check_minimums(options, minimums):
+    """Raises `UserError` for the first option below its minimum (an app's `check_options` aid).
+
+    Args:
+        options: the app's options, by argparse destination name.
+        minimums: option name -> smallest allowed value; options left
+            unset (None) are not checked.
+
+    Example:
+
+    >>> check_minimums({"layers": 0}, {"layers": 1})
+    Traceback (most recent call last):
+    ...
+    dlapps.errors.UserError: --layers 0 is too small: use at least 1
+    """
+    for name, minimum in minimums.items():
+        value = options.get(name)
+        if value is not None and value < minimum:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} {value} is too small: use at least {minimum}")
+
+
 def application_names():
     """Names of the available applications."""
     return sorted(APPLICATIONS)

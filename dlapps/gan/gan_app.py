@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from dlapps.application import Application
+from dlapps.application import Application, check_minimums
 from dlapps.callbacks import SampleGrid
 from dlapps.errors import UserError
 from dlapps.export import ExportSpec, TFLiteModel, load_saved_model, read_labels
@@ -120,17 +120,16 @@ class GanApp(Application):
         )
 
     def check_options(self, options):
-        for name, minimum in (
-            ("latent_dim", 1),
-            ("critic_steps", 1),
-            ("select_every", 1),
-            ("classifier_epochs", 1),
-            ("samples_every", 1),
-        ):
-            value = options.get(name)
-            if value is not None and value < minimum:
-                flag = "--" + name.replace("_", "-")
-                raise UserError(f"{flag} {value} is too small: use at least {minimum}")
+        check_minimums(
+            options,
+            {
+                "latent_dim": 1,
+                "critic_steps": 1,
+                "select_every": 1,
+                "classifier_epochs": 1,
+                "samples_every": 1,
+            },
+        )
         smoothing = options.get("label_smoothing")
         if smoothing is not None and not 0 <= smoothing < 1:
             raise UserError(f"--label-smoothing {smoothing} is out of range: use 0 <= s < 1")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from dlapps.application import Application
+from dlapps.application import Application, check_minimums
 from dlapps.callbacks import AnnealToBudget
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, load_saved_model
@@ -354,19 +354,18 @@ class SummarizationApp(Application):
         group.add_argument("--tfds-data-dir", default=None, help="where TFDS datasets are kept")
 
     def check_options(self, options):
-        for name, minimum in (
-            ("documents", 30),
-            ("max_sentences", 1),
-            ("sentence_tokens", 4),
-            ("vocabulary_size", 300),
-            ("layers", 1),
-            ("hidden_dim", 4),
-            ("heads", 1),
-        ):
-            value = options.get(name)
-            if value is not None and value < minimum:
-                flag = "--" + name.replace("_", "-")
-                raise UserError(f"{flag} {value} is too small: use at least {minimum}")
+        check_minimums(
+            options,
+            {
+                "documents": 30,
+                "max_sentences": 1,
+                "sentence_tokens": 4,
+                "vocabulary_size": 300,
+                "layers": 1,
+                "hidden_dim": 4,
+                "heads": 1,
+            },
+        )
         hidden_dim, heads = options.get("hidden_dim") or 128, options.get("heads") or 4
         if hidden_dim % heads:
             raise UserError(

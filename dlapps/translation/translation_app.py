@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from dlapps.application import Application
+from dlapps.application import Application, check_minimums
 from dlapps.callbacks import AnnealToBudget
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
@@ -314,20 +314,19 @@ class TranslationApp(Application):
         group.add_argument("--tfds-data-dir", default=None, help="where TFDS datasets are kept")
 
     def check_options(self, options):
-        for name, minimum in (
-            ("layers", 1),
-            ("hidden_dim", 2),
-            ("heads", 1),
-            ("units", 1),
-            ("beam_width", 1),
-            ("max_length", 4),
-            ("vocabulary_size", 100),
-            ("pairs", 10),
-        ):
-            value = options.get(name)
-            if value is not None and value < minimum:
-                flag = "--" + name.replace("_", "-")
-                raise UserError(f"{flag} {value} is too small: use at least {minimum}")
+        check_minimums(
+            options,
+            {
+                "layers": 1,
+                "hidden_dim": 2,
+                "heads": 1,
+                "units": 1,
+                "beam_width": 1,
+                "max_length": 4,
+                "vocabulary_size": 100,
+                "pairs": 10,
+            },
+        )
         hidden_dim, heads = options.get("hidden_dim"), options.get("heads") or 4
         widths = [hidden_dim] if hidden_dim is not None else [128, 256]  # the defaults
         if options.get("model", "transformer") == "transformer" and any(w % heads for w in widths):
