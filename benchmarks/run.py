@@ -1054,6 +1054,23 @@ def _app_rows(results):
         keras_metrics = detection["keras"]
         quality = f"mAP {keras_metrics['map']:.3f}, AP50 {keras_metrics['ap50']:.3f}"
         rows.append(("detection", quality, detection["training"], files))
+    if "faces" in results:
+        faces = results["faces"]
+        files = [
+            {
+                **f,
+                "quality": f"verification {f['verification_accuracy']:.3f}",
+                "parity": f"cosine {f['mean_cosine']:.4f}",
+            }
+            for f in faces["files"]
+        ]
+        metrics = faces["metrics"]
+        quality = (
+            f"verification {metrics['verification_accuracy']:.3f}, TAR@FAR 1e-2 "
+            f"{metrics['tar_at_far_1e-2']:.3f} on unseen people (eigenfaces "
+            f"{metrics['eigenfaces_verification_accuracy']:.3f})"
+        )
+        rows.append(("faces", quality, faces, files))
     return rows
 
 
