@@ -29,16 +29,19 @@ $(MP_STAMP): Makefile
 	$(MP_VENV)/bin/python -m pip install --quiet --no-deps $(MEDIAPIPE)
 	touch $(MP_STAMP)
 
-install: $(STAMP) $(MP_STAMP)
+# The two environments are independent: pip downloads and unpacks them side by side.
+install:
+	$(MAKE) --no-print-directory -j2 $(STAMP) $(MP_STAMP)
 
-demo: $(STAMP) $(MP_STAMP)
+demo: install
 	$(BIN)/dlapps demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint $(MP_STAMP)
+test: install
+	$(MAKE) --no-print-directory lint
 	DLAPPS_REQUIRE_MEDIAPIPE=1 $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10
 
 bench: $(STAMP) $(MP_STAMP)
