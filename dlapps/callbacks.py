@@ -427,3 +427,25 @@ class AnnealToBudget(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
+
+
+def anneal_to_budget(config, num_train_examples):
+    """The `AnnealToBudget` callback for a run whose schedule is "constant", else none.
+
+    An app that anneals to its time budget sets `schedule: "constant"` in its
+    defaults and returns this from `extra_callbacks`: warmup over the first
+    epoch (at most a tenth of training), then a cosine that ends where
+    training ends. A user's own `--schedule` leaves the optimizer to it.
+    """
+    if config.schedule != "constant":
+        return []
+    steps_per_epoch = math.ceil(num_train_examples / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    return [
+        AnnealToBudget(
+            config.learning_rate,
+            total_steps,
+            warmup_steps=min(steps_per_epoch, total_steps // 10),
+            seconds=config.time_budget,
+        )
+    ]

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from dlapps.application import Application, check_minimums
-from dlapps.callbacks import AnnealToBudget
+from dlapps.callbacks import anneal_to_budget
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, load_saved_model
 from dlapps.export.tflite import is_tflite
@@ -460,18 +460,7 @@ class SummarizationApp(Application):
         return {"loss": MaskedBinaryCrossEntropy()}
 
     def extra_callbacks(self, config, data, workdir):
-        if config.schedule != "constant":
-            return []
-        steps_per_epoch = math.ceil(self.num_train_examples(data) / config.batch_size)
-        total_steps = steps_per_epoch * config.epochs
-        return [
-            AnnealToBudget(
-                config.learning_rate,
-                total_steps,
-                warmup_steps=min(steps_per_epoch, total_steps // 10),
-                seconds=config.time_budget,
-            )
-        ]
+        return anneal_to_budget(config, self.num_train_examples(data))
 
     def evaluate(self, model, data, figures_dir):
         if data.model == "abstractive":

@@ -1,14 +1,13 @@
 """The translation application: sentences in, translations out, with the tokenizers inside."""
 
 import dataclasses
-import math
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from dlapps.application import Application, check_minimums
-from dlapps.callbacks import AnnealToBudget
+from dlapps.callbacks import anneal_to_budget
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
 from dlapps.export.tflite import RECURRENT_LAYERS, is_tflite, unrolled_copy
@@ -413,18 +412,7 @@ class TranslationApp(Application):
         return {"loss": MaskedCrossEntropy(smoothing), "metrics": [masked_accuracy]}
 
     def extra_callbacks(self, config, data, workdir):
-        if config.schedule != "constant":
-            return []  # the optimizer runs the schedule asked for
-        steps_per_epoch = math.ceil(self.num_train_examples(data) / config.batch_size)
-        total_steps = steps_per_epoch * config.epochs
-        return [
-            AnnealToBudget(
-                config.learning_rate,
-                total_steps,
-                warmup_steps=min(steps_per_epoch, total_steps // 10),
-                seconds=config.time_budget,
-            )
-        ]
+        return anneal_to_budget(config, self.num_train_examples(data))
 
     def evaluate(self, model, data, figures_dir):
         _check_sizes(model, data)
