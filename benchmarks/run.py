@@ -559,7 +559,10 @@ def bench_speech_to_text(workdir, settings):
     holds sentences that training does not (made of training words),
     "numbers" number phrases no training sentence holds, "new_words"
     sentences with a held-out word list that no training sentence holds.
-    Each is decoded greedily and by beam search.
+    Each is decoded greedily, by beam search and by beam search with the
+    word trigram language model built from the training text (`lm_wer`,
+    its weights `lm_alpha`/`lm_beta` chosen on the validation split, its
+    decoding time `lm_ms_per_clip`).
     """
     seed, quick = settings.seeds[0], settings.quick
     print(f"speech_stt: synthetic sentences, seed {seed}", file=sys.stderr)
@@ -1401,10 +1404,13 @@ def _gan_markdown(gan):
 
 def _speech_to_text_markdown(stt):
     def pair(prefix):
-        return (
+        text = (
             f"{stt[prefix + 'wer']:.3f} / {stt[prefix + 'cer']:.3f} "
-            f"(beam: {stt[prefix + 'beam_wer']:.3f} / {stt[prefix + 'beam_cer']:.3f})"
+            f"(beam: {stt[prefix + 'beam_wer']:.3f} / {stt[prefix + 'beam_cer']:.3f}"
         )
+        if prefix + "lm_wer" in stt:
+            text += f"; LM: {stt[prefix + 'lm_wer']:.3f} / {stt[prefix + 'lm_cer']:.3f}"
+        return text + ")"
 
     lines = [
         "",
@@ -1412,8 +1418,15 @@ def _speech_to_text_markdown(stt):
         "",
         f"Measured {stt.get('date', '')} ({stt.get('seconds_total', 0):.0f} s), seed "
         f"{stt['seed']}: {stt['epochs']} epochs in {stt['seconds']:.0f} s of training. Keras "
-        "model, WER / CER, greedy CTC (and beam search), every split spoken by voices "
-        "held out from training:",
+        "model, WER / CER, greedy CTC (and beam search"
+        + (
+            "; LM: beam search with the word trigram language model of the training text, "
+            f"alpha {stt['lm_alpha']}, beta {stt['lm_beta']} chosen on validation, "
+            f"{stt['lm_ms_per_clip']:.0f} ms per clip"
+            if "lm_alpha" in stt
+            else ""
+        )
+        + "), every split spoken by voices held out from training:",
         "",
         "| test split | WER / CER |",
         "| --- | --- |",
@@ -1442,8 +1455,13 @@ def _speech_to_text_markdown(stt):
     examples = stt["examples"]
     if isinstance(examples, dict):
         for name, rows in examples.items():
-            lines += ["", f"Examples, {name} (reference -> greedy | beam):", ""]
-            lines += [f"- {e['reference']} -> {e['greedy']} | {e['beam']}" for e in rows]
+            lm = all("lm" in e for e in rows)
+            lines += ["", f"Examples, {name} (reference -> greedy | beam{' | LM' * lm}):", ""]
+            lines += [
+                f"- {e['reference']} -> {e['greedy']} | {e['beam']}"
+                + (f" | {e['lm']}" if lm else "")
+                for e in rows
+            ]
     else:
         lines += ["", "Test examples (reference -> greedy CTC transcript):", ""]
         lines += [f"- {e['reference']} -> {e['hypothesis']}" for e in examples]

@@ -1,5 +1,6 @@
 """The speech-to-text application: audio of any length in, the transcript out."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
 from dlapps.export.tflite import is_tflite
 from dlapps.speech import audio as audio_lib
 from dlapps.speech import sentence_data, stt_serving
+from dlapps.speech.ctc_decoder import SETTINGS_FILE, CTCDecoder
 from dlapps.speech.sentence_data import CLIP_SAMPLES, MAX_SAMPLES, pad_batch
 from dlapps.speech.speech_to_text import (
     beam_search_decode,
@@ -20,7 +22,6 @@ from dlapps.speech.speech_to_text import (
     error_rates,
     fixed_length_copy,
     greedy_decode_numpy,
-    lexicon_decode,
 )
 
 # Full int8 is left out: CTC's per-frame logits do not survive 8-bit
@@ -28,6 +29,11 @@ from dlapps.speech.speech_to_text import (
 TFLITE_FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic")
 MODEL_OPTIONS = ("rnn_units", "rnn_layers", "filters")
 BEAM_WIDTH = 16
+LABELS = ["<blank>", *sentence_data.ALPHABET]
+DECODERS = ("greedy", "beam", "lm")
+# Language model weight and word bonus tried on the validation split.
+ALPHAS = (0.25, 0.5, 0.75, 1.0, 1.5)
+BETAS = (0.0, 1.0, 2.0, 3.0)
 
 
 class SpeechToTextApp(Application):
@@ -111,15 +117,20 @@ class SpeechToTextApp(Application):
         return {"loss": ctc_loss}
 
     def evaluate(self, model, data, figures_dir):
-        metrics, details = {}, {}
         train_words = data.train_words
+        decoder, tuning = self.tuned_decoder(model, data)
+        metrics = {f"lm_{k}": v for k, v in tuning.items() if isinstance(v, float)}
+        details = {"lm_tuning": tuning}
+        seconds, clips_decoded = 0.0, 0
         for name, (clips, texts) in data.test_splits().items():
             logits = predict_logits(model, clips)
             greedy = greedy_decode_numpy(logits)
             beam = [t.decode() for t in beam_search_decode(tf.constant(logits), BEAM_WIDTH).numpy()]
-            lexicon = lexicon_decode(logits, train_words, BEAM_WIDTH)
+            start = time.perf_counter()
+            lm = decoder.decode(logits)
+            seconds, clips_decoded = seconds + time.perf_counter() - start, clips_decoded + len(lm)
             prefix = "" if name == "test" else f"{name.removeprefix('test_')}_"
-            for decoding, hypotheses in (("", greedy), ("beam_", beam), ("lexicon_", lexicon)):
+            for decoding, hypotheses in (("", greedy), ("beam_", beam), ("lm_", lm)):
                 rates = error_rates(texts, hypotheses)
                 metrics[f"{prefix}{decoding}wer"] = rates["wer"]
                 metrics[f"{prefix}{decoding}cer"] = rates["cer"]
@@ -132,9 +143,10 @@ class SpeechToTextApp(Application):
                     rates = error_rates([texts[i] for i in seen], [greedy[i] for i in seen])
                     metrics["all_words_seen_wer"] = rates["wer"]
             details[f"{name}_examples"] = [
-                {"reference": t, "greedy": g, "beam": b}
-                for t, g, b in zip(texts[:12], greedy, beam, strict=False)
+                {"reference": t, "greedy": g, "beam": b, "lm": m}
+                for t, g, b, m in zip(texts[:12], greedy, beam, lm, strict=False)
             ]
+        metrics["lm_ms_per_clip"] = 1000 * seconds / max(clips_decoded, 1)
         details["splits"] = {
             "test": "unseen sentences (of training words), unseen voices",
             "test_numbers": "number phrases no training sentence holds, unseen voices",
@@ -146,6 +158,22 @@ class SpeechToTextApp(Application):
             model, examples, titles, Path(figures_dir) / "spectrograms.png", columns=2
         )
         return metrics, details, [figure]
+
+    def tuned_decoder(self, model, data):
+        """The language-model decoder of this model and data, its weights tuned on validation.
+
+        Returns:
+            `(CTCDecoder, tuning)`: `tuning` holds the chosen alpha and beta,
+            the validation WER of greedy, plain beam and LM decoding, the
+            decoder `predict` uses by default (the best of them on
+            validation) and the whole grid.
+        """
+        key = (id(model), id(data))
+        if getattr(self, "_tuned", (None,))[0] != key:
+            clips, texts = data.validation
+            decoder = build_decoder(data.train[1])
+            self._tuned = (key, *tune_decoder(decoder, predict_logits(model, clips), texts))
+        return self._tuned[1:]
 
     def export_spec(self, model, data):
         # Parity clips: test clips that fit the TFLite files' fixed length, padded to it.
@@ -163,6 +191,7 @@ class SpeechToTextApp(Application):
             "rnn_layers": sum(1 for layer in model.layers if layer.name.endswith("_forward")),
         }
         fixed = fixed_length_copy(model, CLIP_SAMPLES, **options)
+        decoder, tuning = self.tuned_decoder(model, data)
 
         def logits_only(waveforms):
             return {"logits": fixed(waveforms, training=False)}
@@ -181,8 +210,12 @@ class SpeechToTextApp(Application):
             reference=model.predict(waveforms, batch_size=64, verbose=0),
             score=score,
             representative_data=None,
-            labels=["<blank>", *sentence_data.ALPHABET],
+            labels=LABELS,
             tflite_formats=TFLITE_FORMATS,
+            files=decoder.files(
+                default=tuning["default"],
+                validation_wer={k: tuning[f"validation_{k}_wer"] for k in DECODERS},
+            ),
             inputs={
                 "waveforms": {
                     "dtype": "float32",
@@ -201,7 +234,9 @@ class SpeechToTextApp(Application):
                     "shape": [None],
                     "formats": ["saved_model"],
                     "note": "greedy CTC in serving_default and serve_wav; beam search "
-                    f"(width {BEAM_WIDTH}) in serve_beam",
+                    f"(width {BEAM_WIDTH}) in serve_beam; the word language model "
+                    f"({SETTINGS_FILE}, words.arpa, spelling.arpa) is used by `dlapps "
+                    "predict` and export/edge/transcribe.py, not in the graph",
                 },
                 "logits": {
                     "dtype": "float32",
@@ -212,10 +247,19 @@ class SpeechToTextApp(Application):
             },
         )
 
+    def add_predict_arguments(self, parser):
+        parser.add_argument(
+            "--decoder",
+            choices=DECODERS,
+            help="speech_stt: greedy CTC, prefix beam search, or beam search with the word "
+            "language model (default: the best on validation, from decoder.json)",
+        )
+
     def predict(self, model_path, inputs, options):
         if not inputs:
             raise UserError("give one or more WAV files to transcribe")
         model_path = Path(model_path)
+        decode = load_decoder(model_path.parent if is_tflite(model_path) else model_path, options)
         if is_tflite(model_path):
             model = TFLiteModel(model_path)
             window = int(model.inputs["waveforms"]["shape"][1])
@@ -233,8 +277,68 @@ class SpeechToTextApp(Application):
         for path in inputs:
             audio = audio_lib.read_wav(path)
             logits = stt_serving.chunked_logits(logits_of, audio, window)
-            lines.append(f"{path}: {greedy_decode_numpy(logits)[0]}")
+            lines.append(f"{path}: {decode(logits)[0]}")
         return lines
+
+
+def build_decoder(train_texts, beam_width=32):
+    """A `CTCDecoder` whose word trigram and spelling models come from training transcripts only."""
+    return CTCDecoder.from_texts(
+        train_texts, LABELS, order=3, spelling_order=5, beam_width=beam_width
+    )
+
+
+def tune_decoder(decoder, logits, texts, alphas=ALPHAS, betas=BETAS):
+    """Chooses the language model weight and word bonus with the lowest WER on `(logits, texts)`.
+
+    Give it validation logits, never test ones. Returns `(decoder with the
+    best weights, tuning summary)`; see `SpeechToTextApp.tuned_decoder`.
+    """
+    grid = []
+    for alpha in alphas:
+        for beta in betas:
+            rates = error_rates(texts, decoder.with_weights(alpha, beta).decode(logits))
+            grid.append({"alpha": alpha, "beta": beta, **rates})
+    best = min(grid, key=lambda row: (row["wer"], row["cer"]))
+    rates = {
+        "greedy": error_rates(texts, greedy_decode_numpy(logits)),
+        "beam": error_rates(texts, decoder.with_weights(0.0, 0.0).decode(logits)),
+        "lm": best,
+    }
+    default = min(DECODERS, key=lambda name: (rates[name]["wer"], rates[name]["cer"]))
+    tuning = {
+        "alpha": best["alpha"],
+        "beta": best["beta"],
+        **{f"validation_{name}_wer": rates[name]["wer"] for name in DECODERS},
+        "default": default,
+        "grid": grid,
+    }
+    return decoder.with_weights(best["alpha"], best["beta"]), tuning
+
+
+def load_decoder(version_dir, options):
+    """`decode(logits) -> [text]` for `dlapps predict`: greedy, beam, or with the language model."""
+    choice = options.get("decoder")
+    settings_file = Path(version_dir) / SETTINGS_FILE
+    if choice is None:
+        if not settings_file.exists():
+            return greedy_decode_numpy
+        import json
+
+        choice = json.loads(settings_file.read_text(encoding="utf-8")).get("default", "lm")
+    if choice == "greedy":
+        return greedy_decode_numpy
+    if choice == "beam":
+        return CTCDecoder(LABELS).decode
+    if not settings_file.exists():
+        raise UserError(
+            f"--decoder lm needs the language model files ({SETTINGS_FILE}, words.arpa) "
+            f"in {version_dir}: export the model again, or use --decoder beam"
+        )
+    try:
+        return CTCDecoder.load(version_dir, LABELS).decode
+    except ValueError as error:
+        raise UserError(f"{error}: export the model again, or use --decoder beam") from None
 
 
 def predict_logits(model, clips, batch_size=32):

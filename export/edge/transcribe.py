@@ -2,7 +2,10 @@
 
 Needs numpy and a TFLite interpreter (ai-edge-litert or tflite-runtime);
 never TensorFlow, SciPy or dlapps. Copy this file, `keywords.py` (for its
-WAV reader) and `litert.py` to the device together, with `labels.txt`.
+WAV reader), `litert.py`, `ctc_decoder.py` and `language_model.py` (the
+decoder, the same files as dlapps' `dlapps/speech/`) to the device
+together, with `labels.txt` and, for the language model, `decoder.json`,
+`words.arpa` and `spelling.arpa` from the exported version directory.
 
     python transcribe.py speech_stt_float16.tflite request.wav
     request.wav: set a timer for five minutes
@@ -12,7 +15,11 @@ mono in [-1, 1]); a .tflite file takes a fixed length (3 s for the
 built-in model) and zero padding at the end is ignored. Output `logits`
 float32 `[batch, frames, classes]`, one row per 40 ms (640 samples). Class
 0 is the CTC blank and class i is line i of `labels.txt`. Greedy CTC
-decoding takes the best class per frame, merges repeats and drops blanks.
+decoding takes the best class per frame, merges repeats and drops blanks;
+`--decoder beam` keeps the best prefixes instead (CTC prefix beam search),
+and `--decoder lm` adds the word n-gram language model built from the
+training text (`decoder.json` beside the model; the default when it is
+there and did best on validation, as in `dlapps predict`).
 
 Audio of any length is transcribed in windows of the model's length that
 overlap by 1 s on each side (`chunk_starts`, the same as `dlapps predict`):
@@ -21,18 +28,21 @@ decoded once.
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 try:
-    from . import keywords, litert  # imported as part of a package
+    from . import ctc_decoder, keywords, litert  # imported as part of a package
 except ImportError:
-    import keywords  # run as a script: the script's folder is on sys.path
+    import ctc_decoder  # run as a script: the script's folder is on sys.path
+    import keywords
     import litert
 
 EdgeError = litert.EdgeError
+DECODERS = ("greedy", "beam", "lm")
 SAMPLES_PER_OUTPUT_FRAME = 640
 OVERLAP_SAMPLES = 16000
 
@@ -93,8 +103,37 @@ def read_labels(path):
         raise EdgeError(f"labels file not found: {path}") from None
 
 
-def transcribe(model_path, wav_paths, labels_path=None, num_threads=None):
-    """Transcribe WAV files of any length; returns one string per file."""
+def load_decoder(directory, labels, choice=None):
+    """`decode(logits) -> [text]`: greedy, beam, or with the language model in `directory`.
+
+    With no `choice`, the one `decoder.json` names as best on validation
+    (greedy when there is no `decoder.json`).
+    """
+    settings = Path(directory) / ctc_decoder.SETTINGS_FILE
+    if choice is None:
+        if not settings.exists():
+            return lambda logits: greedy_ctc_decode(logits, labels)
+        choice = json.loads(settings.read_text(encoding="utf-8")).get("default", "lm")
+    if choice == "greedy":
+        return lambda logits: greedy_ctc_decode(logits, labels)
+    if choice == "beam":
+        return ctc_decoder.CTCDecoder(labels).decode
+    if not settings.exists():
+        raise EdgeError(
+            f"--decoder lm needs {ctc_decoder.SETTINGS_FILE}, words.arpa and spelling.arpa "
+            f"in {directory}: copy them from the exported version, or use --decoder beam"
+        )
+    try:
+        return ctc_decoder.CTCDecoder.load(directory, labels).decode
+    except ValueError as error:
+        raise EdgeError(f"{error}: copy the files again, or use --decoder beam") from None
+
+
+def transcribe(model_path, wav_paths, labels_path=None, num_threads=None, decoder=None):
+    """Transcribe WAV files of any length; returns one string per file.
+
+    `decoder`: "greedy", "beam" or "lm" (see `load_decoder`; None: the best on validation).
+    """
     if not wav_paths:
         return []
     interpreter = litert.load_interpreter(model_path, num_threads=num_threads)
@@ -103,6 +142,7 @@ def transcribe(model_path, wav_paths, labels_path=None, num_threads=None):
         raise EdgeError(f"not a dlapps speech-to-text model: its inputs are {sorted(details)}")
     window = int(details["waveforms"]["shape"][1])
     labels = read_labels(labels_path or Path(model_path).parent / "labels.txt")
+    decode = load_decoder(Path(model_path).parent, labels, decoder)
     texts = []
     for path in wav_paths:
         audio = keywords.read_wav(path)
@@ -121,7 +161,7 @@ def transcribe(model_path, wav_paths, labels_path=None, num_threads=None):
                 f"the labels file has {len(labels)} lines but the model has "
                 f"{logits.shape[-1]} classes: use the labels.txt exported with it"
             )
-        texts.append(greedy_ctc_decode(logits, labels)[0])
+        texts.append(decode(logits)[0])
     return texts
 
 
@@ -132,9 +172,15 @@ def main(argv=None):
     parser.add_argument("wavs", nargs="+", help="WAV files of any length")
     parser.add_argument("--labels", help="labels file (default: labels.txt beside the model)")
     parser.add_argument("--threads", type=int, help="interpreter CPU threads")
+    parser.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        help="greedy CTC, prefix beam search, or beam search with the word language model "
+        "(default: the best on validation, as decoder.json beside the model says)",
+    )
     args = parser.parse_args(argv)
     try:
-        texts = transcribe(args.model, args.wavs, args.labels, args.threads)
+        texts = transcribe(args.model, args.wavs, args.labels, args.threads, args.decoder)
     except EdgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

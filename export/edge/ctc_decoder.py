@@ -1,0 +1,1 @@
+../../dlapps/speech/ctc_decoder.py

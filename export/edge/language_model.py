@@ -1,0 +1,1 @@
+../../dlapps/speech/language_model.py
