@@ -40,9 +40,9 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from .language_model import END, START, NgramLanguageModel  # in dlapps.speech
+    from .language_model import END, START, UNKNOWN, NgramLanguageModel  # in dlapps.speech
 except ImportError:  # the edge kit's folder, run as scripts: language_model.py sits beside
-    from language_model import END, START, NgramLanguageModel
+    from language_model import END, START, UNKNOWN, NgramLanguageModel
 
 SETTINGS_FILE = "decoder.json"
 WORDS_FILE = "words.arpa"
@@ -65,6 +65,7 @@ class CTCDecoder:
         prune: characters whose log probability in a frame is below this
             are not tried in that frame (the blank always is).
         candidates: at most this many characters tried per frame.
+        threshold: prefixes scoring this far (nats) below the best are dropped.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class CTCDecoder:
         beam_width=32,
         prune=-10.0,
         candidates=8,
+        threshold=25.0,
     ):
         labels = list(labels)
         if " " not in labels:
@@ -89,6 +91,7 @@ class CTCDecoder:
         self.beam_width = int(beam_width)
         self.prune = float(prune)
         self.candidates = int(candidates)
+        self.threshold = float(threshold)
         self._cache, self._spelling_cache = {}, {}
 
     def with_weights(self, alpha, beta):
@@ -102,6 +105,7 @@ class CTCDecoder:
             self.beam_width,
             self.prune,
             self.candidates,
+            self.threshold,
         )
 
     @classmethod
@@ -113,38 +117,45 @@ class CTCDecoder:
         )
         return cls(labels, words, spelling, **settings)
 
-    def word_score(self, history, word):
-        """`alpha * log p(word | history) + beta`: what completing `word` adds to a prefix."""
+    def word_score(self, history, word, spelled=None):
+        """`alpha * log p(word | history) + beta`: what completing `word` adds to a prefix.
+
+        A word outside the vocabulary scores as `<unk>` plus its spelling;
+        `spelled` is what its letters were charged already (`spelling_score`
+        summed), computed here when not given.
+        """
         if self.words is None:
             return 0.0
-        key = (history, word)
+        known = word == END or word in self.words.vocabulary
+        key = (history, word if known else UNKNOWN)
         score = self._cache.get(key)
         if score is None:
-            log_prob = self.words.log_prob(word, history)
-            if word != END and word not in self.words.vocabulary and self.spelling is not None:
-                log_prob += self.spelling.sentence_log_prob(tuple(word))
-            score = self.alpha * log_prob + (self.beta if word != END else 0.0)
+            score = self.alpha * self.words.log_prob(key[1], history)
+            score += self.beta if word != END else 0.0
             if len(self._cache) > 200_000:
                 self._cache.clear()
             self._cache[key] = score
+        if not known and self.spelling is not None:
+            if spelled is None:
+                spelled = sum(self.spelling_score(word[:i], word[i]) for i in range(len(word)))
+            score += spelled + self.spelling_score(word, END)
         return score
 
-    def spelling_score(self, letters):
-        """`alpha * log p(letters...)` of a word's first letters: what a word in progress costs.
+    def spelling_score(self, word, letter):
+        """`alpha * log p(letter | word so far)` by the spelling model: a word in progress's cost.
 
         Charging words as they are spelled keeps a prefix in the middle of a
         word from looking cheaper than one that has just paid for a whole
-        word; `word_score` replaces the charge when the word is complete.
+        word; `word_score` replaces the charges when the word is complete.
         """
-        if self.words is None or self.spelling is None or not letters:
+        if self.words is None or self.spelling is None or self.alpha == 0.0:
             return 0.0
-        score = self._spelling_cache.get(letters)
+        context = (START, *word)[-(self.spelling.order - 1) :] if self.spelling.order > 1 else ()
+        key = (context, letter)
+        score = self._spelling_cache.get(key)
         if score is None:
-            log_prob = self.spelling.log_prob(letters[-1], (START, *letters[:-1]))
-            score = self.spelling_score(letters[:-1]) + self.alpha * log_prob
-            if len(self._spelling_cache) > 200_000:
-                self._spelling_cache.clear()
-            self._spelling_cache[letters] = score
+            score = self.alpha * self.spelling.log_prob(letter, context)
+            self._spelling_cache[key] = score
         return score
 
     def decode(self, logits):
@@ -162,57 +173,77 @@ class CTCDecoder:
     def _search(self, log_probs):
         space = self.labels.index(" ")
         history_length = self.words.order - 1 if self.words is not None else 0
+
+        def completed(history, word):
+            return (*history, word)[-history_length:] if history_length else ()
+
         # prefix -> [log p(alignments ending in a blank), ... ending in its last character]
         beams = {"": [0.0, NEGATIVE]}
         # prefix -> (language model score of its completed words, their last words,
-        # the charge for the word in progress)
-        fused = {"": (0.0, (START,), 0.0)}
+        # the word in progress, the score of the prefix with that word's charge)
+        fused = {"": (0.0, (START,), "", 0.0)}
         for row in log_probs:
             order = np.argsort(row[1:])[::-1][: self.candidates] + 1
-            tried = [int(c) for c in order if row[c] >= self.prune]
-            blank = row[0]
-            following = {}
+            tried = [(int(c), self.labels[c], float(row[c])) for c in order if row[c] >= self.prune]
+            blank = float(row[0])
+            following, extensions = {}, []
             for prefix, (blank_end, char_end) in beams.items():
                 total = _add(blank_end, char_end)
-                state = following.setdefault(prefix, [NEGATIVE, NEGATIVE])
+                state = following.get(prefix)
+                if state is None:
+                    state = following[prefix] = [NEGATIVE, NEGATIVE]
                 state[0] = _add(state[0], total + blank)
-                last = prefix[-1] if prefix else None
-                for index in tried:
-                    character, log_p = self.labels[index], row[index]
-                    if character == " " and last in (None, " "):
+                last = prefix[-1:]
+                charged = fused[prefix][3]
+                for index, character, log_p in tried:
+                    if character == " " and last in ("", " "):
                         # A space that starts the text or follows one: the text is unchanged.
                         state[1] = _add(state[1], total + log_p)
-                        continue
-                    if character == last:
+                    elif character == last:
                         # A repeat merges unless a blank separates the two.
                         state[1] = _add(state[1], char_end + log_p)
-                        source = blank_end
+                        if blank_end > NEGATIVE:
+                            log_p += blank_end
+                            extensions.append((log_p + charged, prefix, index, log_p))
                     else:
-                        source = total
-                    extended = prefix + character
-                    target = following.setdefault(extended, [NEGATIVE, NEGATIVE])
-                    target[1] = _add(target[1], source + log_p)
-                    if extended not in fused:
-                        score, history, _ = fused[prefix]
-                        word = extended.rsplit(" ", 1)[-1]
-                        if index == space:
-                            word = prefix.rsplit(" ", 1)[-1]
-                            score += self.word_score(history, word)
-                            history = (*history, word)[-history_length:] if history_length else ()
-                            word = ""
-                        fused[extended] = (score, history, self.spelling_score(word))
-            ranked = sorted(
-                following.items(),
-                key=lambda item: -(_add(*item[1]) + fused[item[0]][0] + fused[item[0]][2]),
-            )
-            beams = dict(ranked[: self.beam_width])
+                        log_p += total
+                        extensions.append((log_p + charged, prefix, index, log_p))
+            if len(extensions) > 2 * self.beam_width:
+                # Only the likeliest new prefixes are scored (the rest could not stay).
+                extensions.sort(reverse=True)
+                extensions = extensions[: 2 * self.beam_width]
+            for _, prefix, index, log_p in extensions:
+                character = self.labels[index]
+                extended = prefix + character
+                target = following.get(extended)
+                if target is None:
+                    following[extended] = [NEGATIVE, log_p]
+                else:
+                    target[1] = _add(target[1], log_p)
+                if extended not in fused:
+                    score, history, word, charged = fused[prefix]
+                    if index == space:
+                        score += self.word_score(history, word, charged - score)
+                        fused[extended] = (score, completed(history, word), "", score)
+                    else:
+                        charged += self.spelling_score(word, character)
+                        fused[extended] = (score, history, word + character, charged)
+            scored = [
+                (_add(*state) + fused[prefix][3], prefix) for prefix, state in following.items()
+            ]
+            scored.sort(reverse=True)
+            floor = scored[0][0] - self.threshold
+            beams = {
+                prefix: following[prefix]
+                for score, prefix in scored[: self.beam_width]
+                if score >= floor
+            }
         best, best_score = "", NEGATIVE
         for prefix, (blank_end, char_end) in beams.items():
-            score, history, _ = fused[prefix]
-            word = prefix.rsplit(" ", 1)[-1]
+            score, history, word, charged = fused[prefix]
             if word:
-                score += self.word_score(history, word)
-                history = (*history, word)[-history_length:] if history_length else ()
+                score += self.word_score(history, word, charged - score)
+                history = completed(history, word)
             score += self.word_score(history, END)
             total = _add(blank_end, char_end) + score
             if total > best_score:
@@ -233,6 +264,7 @@ class CTCDecoder:
             "beam_width": self.beam_width,
             "prune": self.prune,
             "candidates": self.candidates,
+            "threshold": self.threshold,
             "words": WORDS_FILE if self.words is not None else None,
             "spelling": SPELLING_FILE if self.spelling is not None else None,
             "note": "CTC prefix beam search with a word n-gram language model (shallow "
@@ -264,7 +296,7 @@ class CTCDecoder:
             }
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"could not read the language model in {directory}: {error}") from None
-        keys = ("alpha", "beta", "beam_width", "prune", "candidates")
+        keys = ("alpha", "beta", "beam_width", "prune", "candidates", "threshold")
         values = {key: settings[key] for key in keys if key in settings}
         return cls(labels, **models, **{**values, **overrides})
 
