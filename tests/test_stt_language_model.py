@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dlapps.errors import UserError
 from dlapps.speech import sentence_data, sentence_text
 from dlapps.speech.ctc_decoder import CTCDecoder
 from dlapps.speech.language_model import NgramLanguageModel
@@ -141,3 +142,21 @@ print("|".join(decoder.decode(np.load({str(tmp_path / "logits.npy")!r}))))
     (tmp_path / "words.arpa").write_text("not a language model\n")
     with pytest.raises(ValueError, match="could not read the language model"):
         CTCDecoder.load(tmp_path, LABELS)
+
+
+def test_weights_are_tuned_on_the_given_split_and_the_best_decoder_is_the_default(tmp_path):
+    from dlapps.speech.stt_app import load_decoder, tune_decoder
+
+    frames = [{c: 0.9} for c in "my_ "] + [{"k": 0.5, "c": 0.4}]
+    frames += [{c: 0.9} for c in "at_ is_ black"]
+    logits = logits_of(frames)
+    plain = CTCDecoder.from_texts(TEXTS, LABELS)
+    decoder, tuning = tune_decoder(plain, logits, ["my cat is black"])
+    assert tuning["alpha"] > 0 and tuning["default"] == "lm"
+    assert tuning["validation_greedy_wer"] == 0.25 and tuning["validation_lm_wer"] == 0.0
+    decoder.save(tmp_path)
+    (tmp_path / "decoder.json").write_text(decoder.files(default=tuning["default"])["decoder.json"])
+    assert load_decoder(tmp_path, {})(logits) == ["my cat is black"]
+    assert load_decoder(tmp_path, {"decoder": "greedy"})(logits) == ["my kat is black"]
+    with pytest.raises(UserError, match="--decoder lm needs the language model files"):
+        load_decoder(tmp_path / "elsewhere", {"decoder": "lm"})
