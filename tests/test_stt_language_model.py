@@ -145,15 +145,19 @@ print("|".join(decoder.decode(np.load({str(tmp_path / "logits.npy")!r}))))
 
 
 def test_weights_are_tuned_on_the_given_split_and_the_best_decoder_is_the_default(tmp_path):
-    from dlapps.speech.stt_app import load_decoder, tune_decoder
+    from dlapps.speech.stt_app import DEFAULT_ALPHA, MIN_TUNING_CLIPS, load_decoder, tune_decoder
 
     frames = [{c: 0.9} for c in "my_ "] + [{"k": 0.5, "c": 0.4}]
     frames += [{c: 0.9} for c in "at_ is_ black"]
     logits = logits_of(frames)
     plain = CTCDecoder.from_texts(TEXTS, LABELS)
-    decoder, tuning = tune_decoder(plain, logits, ["my cat is black"])
-    assert tuning["alpha"] > 0 and tuning["default"] == "lm"
+    clips = np.repeat(logits, MIN_TUNING_CLIPS, axis=0)
+    texts = ["my cat is black"] * MIN_TUNING_CLIPS
+    decoder, tuning = tune_decoder(plain, clips, texts, alphas=(0.0, 0.8), betas=(0.0, 1.0))
+    assert tuning["alpha"] == 0.8 and tuning["default"] == "lm"
     assert tuning["validation_greedy_wer"] == 0.25 and tuning["validation_lm_wer"] == 0.0
+    # Too few clips to choose weights on: the defaults are kept.
+    assert tune_decoder(plain, logits, texts[:1])[1]["alpha"] == DEFAULT_ALPHA
     decoder.save(tmp_path)
     (tmp_path / "decoder.json").write_text(decoder.files(default=tuning["default"])["decoder.json"])
     assert load_decoder(tmp_path, {})(logits) == ["my cat is black"]
