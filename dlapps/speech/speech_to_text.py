@@ -160,37 +160,6 @@ def beam_search_decode(logits, beam_width=16):
     return _ids_to_text(ids)
 
 
-def beam_search_paths(logits, beam_width=16, top_paths=8):
-    """The `top_paths` best transcripts of each clip by CTC beam search, best first.
-
-    Returns:
-        A list (one per clip) of lists of strings.
-    """
-    logits = tf.constant(logits)
-    shifted = tf.concat([logits[..., 1:], logits[..., :1]], axis=-1)
-    time_major = tf.transpose(tf.nn.log_softmax(shifted), [1, 0, 2])
-    lengths = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
-    decoded, _ = tf.nn.ctc_beam_search_decoder(time_major, lengths, beam_width, top_paths)
-    paths = [_ids_to_text(tf.sparse.to_dense(d, default_value=-1) + 1).numpy() for d in decoded]
-    return [[p[row].decode() for p in paths] for row in range(int(tf.shape(logits)[0]))]
-
-
-def lexicon_decode(logits, vocabulary, beam_width=16, top_paths=8):
-    """Beam search that prefers transcripts made of known words.
-
-    Of the `top_paths` best beams, takes the one with the fewest words
-    outside `vocabulary` (the most probable among ties). A lexicon helps
-    with words the model half-spells and hurts with words it has never
-    seen; measure both (the app reports `lexicon_wer`).
-    """
-    vocabulary = set(vocabulary)
-    choices = []
-    for paths in beam_search_paths(logits, beam_width, top_paths):
-        unknown = [sum(w not in vocabulary for w in p.split()) for p in paths]
-        choices.append(paths[int(np.argmin(unknown))])
-    return choices
-
-
 def greedy_decode_numpy(logits):
     """The same decoding in numpy, for TFLite outputs: returns a list of strings."""
     texts = []
