@@ -102,8 +102,9 @@ class FacesApp(Application):
     description = "face embedder (ArcFace) + enrolment and matching of unseen people"
     defaults = {
         "data": "generated",
-        # Planned to end in about half the budget on 2 cores (issue #13): ~17 s an epoch.
-        "epochs": 18,
+        # ~21 s an epoch on 2 quiet cores: about 80% of the budget, not the half issue #13
+        # asks for; fewer epochs or a cheaper network missed the verification bar.
+        "epochs": 22,
         "batch_size": 64,
         "optimizer": "adamw",
         "learning_rate": 3e-3,

@@ -4,12 +4,12 @@ import keras
 
 from dlapps.vision.image_preprocessor import ImagePreprocessor
 
-# (expansion, channels, blocks, first stride) per stage, after the stem. The first
-# stage does not expand (MobileNetV2's t=1 first block): a 1x1 expansion at the stem's
-# full resolution was a quarter of each training step's time here.
+# (expansion, channels, blocks, first stride) per stage, after the stem. (Measured: a
+# first stage without expansion costs 23% less CPU per step but reached verification
+# 0.943 instead of 0.974 on unseen people, so it keeps MobileFaceNet's expansion.)
 # PyTorch's batch-norm momentum (0.1 there, 0.9 here): few steps per epoch on small folders.
 BN_MOMENTUM = 0.9
-STAGES = ((1, 48, 2, 2), (2, 64, 3, 2), (2, 96, 2, 2))
+STAGES = ((2, 48, 2, 2), (2, 64, 3, 2), (2, 96, 2, 2))
 
 
 def _conv(x, filters, kernel, strides, name, activation=True, depthwise=False):
