@@ -80,11 +80,11 @@ class FaceCropper:
         height, width = image.shape[:2]
         ymin, xmin, ymax, xmax = (float(v) for v in box)
         side = max(ymax - ymin, xmax - xmin, 1.0) * (1 + 2 * self.margin)
-        centre_y, centre_x = (ymin + ymax) / 2, (xmin + xmax) / 2
-        top = int(round(np.clip(centre_y - side / 2, 0, max(0, height - 1))))
-        left = int(round(np.clip(centre_x - side / 2, 0, max(0, width - 1))))
-        bottom = int(round(np.clip(centre_y + side / 2, top + 1, height)))
-        right = int(round(np.clip(centre_x + side / 2, left + 1, width)))
+        # Square and inside the photo: moved in from an edge rather than cut by it.
+        side = int(round(min(side, height, width)))
+        top = int(round(np.clip((ymin + ymax - side) / 2, 0, height - side)))
+        left = int(round(np.clip((xmin + xmax - side) / 2, 0, width - side)))
+        bottom, right = top + side, left + side
         return np.ascontiguousarray(image[top:bottom, left:right])
 
     def crop_files(self, paths, images):
