@@ -360,7 +360,7 @@ def test_a_detector_crops_whole_photos_and_names_a_photo_without_a_face(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(": ")[1].split(" ")[0] for line in lines] == ["ann", "bob", "cat"]
     black = tmp_path / "black.png"
-    Image.new("RGB", (120, 90)).save(black)
+    Image.new("RGB", (96, 96)).save(black)  # square: no grey letterbox padding
     assert cli.main(["verify", str(version), whole[0], str(black), *detector]) == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "black.png: no face found by the detector" in error[0]
