@@ -364,3 +364,6 @@ def test_a_detector_crops_whole_photos_and_names_a_photo_without_a_face(
     assert cli.main(["verify", str(version), whole[0], str(black), *detector]) == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "black.png: no face found by the detector" in error[0]
+    train = ["train", "faces", *detector, "--workdir", str(tmp_path / "runs")]
+    assert cli.main(train) == 1  # the generated people are crops already
+    assert "--detector crops whole photos of a folder" in capsys.readouterr().err
