@@ -104,6 +104,21 @@ def test_arcface_loss_decreases_on_a_toy_set_and_the_margin_costs():
     assert with_margin > without
 
 
+def test_face_augmentation_moves_faces_in_training_only():
+    from dlapps.faces.face_augmentation import FaceAugmentation
+
+    images = np.zeros((16, 32, 32, 3), "float32")
+    images[:, 8:24, 4:12] = 200.0  # a bright bar left of centre
+    layer = FaceAugmentation(shift=0.0, rotation=0.0, zoom=0.0, brightness=0.0, contrast=0.0)
+    np.testing.assert_array_equal(layer(images), images)  # inference: unchanged
+    out = np.asarray(layer(images, training=True))
+    flipped = out[:, :, 20:28].mean(axis=(1, 2, 3)) > 50  # the bar moved to the right
+    assert 0 < flipped.sum() < 16 and np.allclose(out[~flipped], images[~flipped], atol=1e-3)
+    moved = np.asarray(FaceAugmentation(seed=1)(images, training=True))
+    assert moved.min() >= 0 and moved.max() <= 255 and np.abs(moved - images).mean() > 5
+    assert FaceAugmentation.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
 def test_the_threshold_is_set_on_comparisons_with_other_peoples_templates():
     from dlapps.faces.identification import impostor_similarities
 
