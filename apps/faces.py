@@ -25,6 +25,12 @@ parser.add_argument("--people", type=int, default=600, help="generated people")
 parser.add_argument("--photos", type=int, default=16, help="photos of each")
 parser.add_argument("--epochs", type=int, default=30)
 parser.add_argument("--batch-size", type=int, default=64)
+parser.add_argument(
+    "--tflite",
+    nargs="+",
+    default=["tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8"],
+    help="TFLite variants to write",
+)
 parser.add_argument("--output", default="saved_models")
 parser.add_argument("--workdir", default="runs/faces_script")
 args = parser.parse_args()
@@ -96,5 +102,7 @@ print(
     f"rank-1 {identification['rank1']:.4f}, "
     f"impostors rejected {identification['impostor_rejection']:.4f}"
 )
-exported = export_model(FacesApp().export_spec(model, data), args.output, metrics=learned)
+spec = FacesApp().export_spec(model, data)
+spec.tflite_formats = tuple(args.tflite)
+exported = export_model(spec, args.output, metrics=learned)
 print(report.format_summary(exported))

@@ -2,7 +2,10 @@
 
 
 def test_faces_script_trains_evaluates_and_exports(tmp_path, run_app_script):
-    flags = ("--people", "10", "--photos", "4", "--epochs", "1", "--batch-size", "16")
+    # 18 training photos (6 people less a held-out photo each) in whole batches of 9: one
+    # traced training step. Two TFLite variants.
+    flags = ("--people", "10", "--photos", "4", "--epochs", "1", "--batch-size", "9")
+    flags += ("--tflite", "tflite_float32", "tflite_int8")
     stdout = run_app_script("faces", tmp_path, *flags, cache=True)
     auc = float(stdout.split("embedder: verification accuracy")[1].split("ROC AUC")[1].split()[0])
     assert 0.0 <= auc <= 1.0 and "eigenfaces: verification accuracy" in stdout

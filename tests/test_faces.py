@@ -1,8 +1,10 @@
 """The faces app: split by person, the ArcFace loss, galleries, exports, CLI and edge runner.
 
 One module fixture trains the app for a few dozen steps on a few generated people
-through the driver and exports it (full-int8 TFLite only, to keep the
-tests fast); recognition quality is measured in benchmarks/.
+through the driver and exports it (float32 and full-int8 TFLite only, to keep the
+tests fast); recognition quality is measured in benchmarks/. A tiny one-class
+detector (untrained weights, its head set so that any non-black region is a
+face) checks the `--detector` wiring.
 """
 
 import dataclasses
@@ -36,7 +38,10 @@ def faces(tmp_path_factory):
         app="faces",
         data="generated:16x8",
         epochs=3,
-        batch_size=8,
+        # Small batches: more steps for the batch-norm statistics to settle in (with 8,
+        # inference-mode embeddings were near-constant: cosine 0.9995 between people).
+        batch_size=4,
+        optimizer="adam",  # AdamW's weight decay only adds tracing time here
         workdir=str(root / "runs"),
         export=False,
         verbose=0,
@@ -50,7 +55,7 @@ def faces(tmp_path_factory):
     baked = Gallery(["p0", "p1"], templates, 0.99999, fingerprint, "fixture")
     result.data.gallery_path = baked.save(root / "baked.npz")
     spec = app.export_spec(result.model, result.data)
-    spec = dataclasses.replace(spec, tflite_formats=("tflite_int8",))
+    spec = dataclasses.replace(spec, tflite_formats=("tflite_float32", "tflite_int8"))
     version = Path(export_model(spec, root / "saved_models", result.metrics)["path"])
     team = root / "team"
     images, people = result.data.test
@@ -97,6 +102,37 @@ def test_arcface_loss_decreases_on_a_toy_set_and_the_margin_costs():
     with_margin = float(ArcFaceLoss(16.0, 0.3)(labels, cosines))
     without = float(ArcFaceLoss(16.0, 0.0)(labels, cosines))
     assert with_margin > without
+
+
+def test_face_augmentation_moves_faces_in_training_only():
+    from dlapps.faces.face_augmentation import FaceAugmentation
+
+    images = np.zeros((16, 32, 32, 3), "float32")
+    images[:, 8:24, 4:12] = 200.0  # a bright bar left of centre
+    layer = FaceAugmentation(shift=0.0, rotation=0.0, zoom=0.0, brightness=0.0, contrast=0.0)
+    np.testing.assert_array_equal(layer(images), images)  # inference: unchanged
+    out = np.asarray(layer(images, training=True))
+    flipped = out[:, :, 20:28].mean(axis=(1, 2, 3)) > 50  # the bar moved to the right
+    assert 0 < flipped.sum() < 16 and np.allclose(out[~flipped], images[~flipped], atol=1e-3)
+    moved = np.asarray(FaceAugmentation(seed=1)(images, training=True))
+    assert moved.min() >= 0 and moved.max() <= 255 and np.abs(moved - images).mean() > 5
+    assert FaceAugmentation.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_the_threshold_is_set_on_comparisons_with_other_peoples_templates():
+    from dlapps.faces.identification import impostor_similarities
+
+    rng = np.random.default_rng(0)
+    people = np.repeat(np.arange(5), 6)
+    centres = rng.normal(size=(5, 16))
+    embeddings = centres[people] + 0.3 * rng.normal(size=(30, 16))
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    impostor, genuine = impostor_similarities(embeddings, people, photos_per_person=3)
+    # 3 query photos per person, each against 4 other templates and its own.
+    assert len(impostor) == 5 * 3 * 4 and len(genuine) == 5 * 3
+    assert genuine.min() > np.median(impostor)
+    two = impostor_similarities(embeddings[::3], people[::3], photos_per_person=3)
+    assert len(two[1]) == 5  # two photos each: one enrolled, one left to query
 
 
 def test_a_gallery_round_trips_and_refuses_another_model(tmp_path):
@@ -246,3 +282,104 @@ def test_the_edge_runner_identifies_without_tensorflow(faces, tmp_path):
         f"error: gallery {other} was enrolled with another model (version 9): "
         "enrol again with this model (dlapps enroll MODEL FOLDER --out NEW.npz)"
     ]
+
+
+def test_mediapipe_image_embedder_gives_the_litert_embeddings(faces):
+    from mediapipe_env import require_mediapipe
+
+    from dlapps.export import TFLiteModel, mediapipe_metadata
+
+    require_mediapipe()
+    result, version, _ = faces
+    report = json.loads((version / "report.json").read_text())
+    assert report["mediapipe"]["written"] and report["mediapipe"]["api"] == "ImageEmbedder"
+    images = result.data.test[0][::6]
+    models = [version / "faces_float32.tflite", version / "faces_int8.tflite"]
+    for model, mediapipe in zip(
+        models, mediapipe_metadata.mediapipe_embeddings(models, images), strict=True
+    ):
+        (litert,) = TFLiteModel(model).run_batched({"images": images}).values()
+        assert np.abs(litert[:, None] - litert[None]).max() > 0.1  # a different face each
+        # The graph takes raw pixels and normalises them itself; the metadata says so
+        # (identity normalisation). int8 on this barely trained model: MediaPipe's int8
+        # kernels round differently, so single images may dip a little lower.
+        cosine = (mediapipe * litert).sum(-1) / np.linalg.norm(mediapipe, axis=-1)
+        assert cosine.mean() >= 0.999, (model.name, cosine)
+        assert cosine.min() >= (0.999 if "float32" in model.name else 0.99), (model.name, cosine)
+
+
+def _on_black(face, top=110, left=20, side=192):
+    """A square whole photo: `face` pasted on black (square, so no grey letterbox padding)."""
+    canvas = np.zeros((side, side, 3), "uint8")
+    canvas[top : top + face.shape[0], left : left + face.shape[1]] = face
+    return canvas
+
+
+@pytest.fixture(scope="module")
+def face_detector(faces, tmp_path_factory):
+    """A one-class detection SavedModel (untrained backbone) that finds non-black regions.
+
+    Its class head is set to weigh every feature alike, scaled so that a face
+    pasted on black scores ~1 where black alone scores 0.01 (below the 0.5
+    threshold); its box head gives fixed distances around each location.
+    """
+    import keras
+
+    from dlapps.export.saved_model import write_saved_model
+    from dlapps.vision import detection_serving
+    from dlapps.vision.detection_postprocess import letterbox
+    from dlapps.vision.detector import build_detector
+
+    keras.utils.set_random_seed(0)
+    model = build_detector(1, image_size=64, model="mobiledet_s", weights="none")
+    boxes, classes = model.get_layer("head_boxes"), model.get_layer("head_classes")
+    boxes.set_weights([np.zeros_like(boxes.get_weights()[0]), np.full(4, 2.0, "float32")])
+    ones = np.ones_like(classes.get_weights()[0])
+    classes.set_weights([ones, np.zeros(1, "float32")])
+    reference, _ = letterbox(_on_black(faces[0].data.test[0][0])[None], 64)
+    strongest = float(np.max(model(reference, training=False)[0, :, 4]))
+    classes.set_weights([ones * 20.0 / strongest, np.full(1, -4.6, "float32")])
+    settings = {"max_detections": 5, "score_threshold": 0.5, "iou_threshold": 0.5}
+    endpoints = detection_serving.serving_endpoints(model, ["face"], 64, settings)
+    path = tmp_path_factory.mktemp("detector") / "1"
+    return write_saved_model(model, endpoints[:1], path)
+
+
+def test_a_detector_crops_whole_photos_and_names_a_photo_without_a_face(
+    faces, face_detector, tmp_path, capsys
+):
+    from dlapps.faces import face_data
+    from dlapps.faces.face_cropper import FaceCropper
+
+    result, version, _ = faces
+    images = result.data.test[0]
+    photos = tmp_path / "photos"
+    for person, index in (("ann", 0), ("bob", 8), ("cat", 16)):
+        (photos / person).mkdir(parents=True)
+        Image.fromarray(_on_black(images[index])).save(photos / person / "whole.png")
+    cropper = FaceCropper(face_detector)
+    box, score = cropper.box(np.asarray(Image.open(photos / "ann" / "whole.png")))
+    assert score > 0.5 and 110 <= (box[0] + box[2]) / 2 <= 174 and 20 <= (box[1] + box[3]) / 2 <= 84
+    whole = np.asarray(Image.open(photos / "ann" / "whole.png"))
+    crop = cropper.crop(whole, "ann")
+    assert crop.shape[0] == crop.shape[1] < 192 and crop.mean() > 1.5 * whole.mean()
+    # Training and export load folders through the same crop.
+    loaded = face_data.load_photos([photos / "ann" / "whole.png"], (64, 64), cropper)
+    assert loaded.shape == (1, 64, 64, 3)
+    gallery = tmp_path / "g.npz"
+    detector = ["--detector", str(face_detector)]
+    model = str(version / "faces_int8.tflite")  # loads faster than the SavedModel
+    assert cli.main(["enroll", model, str(photos), "--out", str(gallery), *detector]) == 0
+    whole = [str(photos / p / "whole.png") for p in ("ann", "bob", "cat")]
+    capsys.readouterr()
+    assert cli.main(["predict", model, *whole, "--gallery", str(gallery), *detector]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[1].split(" ")[0] for line in lines] == ["ann", "bob", "cat"]
+    black = tmp_path / "black.png"
+    Image.new("RGB", (96, 96)).save(black)  # square: no grey letterbox padding
+    assert cli.main(["verify", model, whole[0], str(black), *detector]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "black.png: no face found by the detector" in error[0]
+    train = ["train", "faces", *detector, "--workdir", str(tmp_path / "runs")]
+    assert cli.main(train) == 1  # the generated people are crops already
+    assert "--detector crops whole photos of a folder" in capsys.readouterr().err

@@ -58,6 +58,8 @@ class ExportedEmbedder:
         self.fingerprint = facts["fingerprint"]
         self.threshold = float(facts["threshold"])
         self.image_size = tuple(facts["image_size"])
+        # The face detector the model was trained with (whole photos), if any.
+        self.detector = facts.get("detector")
         self.version = directory.name
         if is_tflite(self.path):
             model = TFLiteModel(self.path)
@@ -77,6 +79,12 @@ class ExportedEmbedder:
         outputs = [self._run(batch[s : s + 64].astype(np.uint8)) for s in range(0, len(batch), 64)]
         return np.concatenate(outputs).astype(np.float32)
 
-    def embed_files(self, paths):
-        """Embeddings of image files (a bad file is a one-line `UserError` naming it)."""
-        return self.embed([decode_image_file(path, channels=3) for path in paths])
+    def embed_files(self, paths, cropper=None):
+        """Embeddings of image files (a bad file is a one-line `UserError` naming it).
+
+        With a `FaceCropper`, each photo is cropped to its face first.
+        """
+        images = [decode_image_file(path, channels=3) for path in paths]
+        if cropper is not None:
+            images = cropper.crop_files(paths, images)
+        return self.embed(images)

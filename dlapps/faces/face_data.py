@@ -35,6 +35,8 @@ class FaceData:
         labels: the training people's names, in the order of the margin
             head's classes (training labels are `0..len(labels)-1`).
         source: where the data came from, for the report.
+        gallery_path: export: a gallery to bake into the SavedModel (`--gallery`).
+        detector: the face detector that cropped the photos (`--detector`), or None.
     """
 
     train: tuple
@@ -44,6 +46,7 @@ class FaceData:
     labels: list
     source: str
     gallery_path: str | None = None
+    detector: str | None = None
 
     @property
     def fitting(self):
@@ -205,19 +208,25 @@ def list_people(directory, min_photos=1, purpose="training"):
     return folders
 
 
-def load_photos(paths, image_size):
-    """Decodes image files as RGB and resizes them to `image_size` with the models' own resize."""
+def load_photos(paths, image_size, cropper=None):
+    """Decodes image files as RGB and resizes them to `image_size` with the models' own resize.
+
+    With a `FaceCropper`, each photo is first cropped to the face its detector finds.
+    """
     images = np.empty((len(paths), *image_size, 3), "uint8")
     for index, path in enumerate(paths):
-        array = decode_image_file(path, channels=3)[None]
-        images[index] = np.round(resize_images(array, image_size)[0].numpy()).clip(0, 255)
+        array = decode_image_file(path, channels=3)
+        if cropper is not None:
+            array = cropper.crop(array, path)
+        images[index] = np.round(resize_images(array[None], image_size)[0].numpy()).clip(0, 255)
     return images
 
 
-def load_folder(directory, image_size, seed=0):
+def load_folder(directory, image_size, seed=0, cropper=None):
     """A folder of people's photos (people/<person>/<photo>), split by person.
 
-    Greyscale photos become RGB (the grey value in each channel).
+    Greyscale photos become RGB (the grey value in each channel). With a
+    `FaceCropper` (`--detector`), whole photos are cropped to the face first.
 
     Raises:
         UserError: a person with one photo (training needs pairs), fewer
@@ -233,6 +242,6 @@ def load_folder(directory, image_size, seed=0):
     paths = [path for name in names for path in folders[name]]
     people = np.concatenate([np.full(len(folders[n]), i) for i, n in enumerate(names)])
     progress = keras.utils.Progbar(len(paths), unit_name="photo")
-    images = load_photos(paths, image_size)
+    images = load_photos(paths, image_size, cropper)
     progress.update(len(paths))
     return _by_person(images, people.astype("int32"), names, seed, f"folder:{directory}")

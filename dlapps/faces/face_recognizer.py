@@ -3,6 +3,7 @@
 import keras
 
 from dlapps.faces.arcface import CosineHead
+from dlapps.faces.face_augmentation import FaceAugmentation
 
 
 def build_face_recognizer(embedder, num_people, augment=True, flip=True):
@@ -13,7 +14,8 @@ def build_face_recognizer(embedder, num_people, augment=True, flip=True):
     gets exported and what recognises new people. Augmentation (random
     flips, small shifts, rotations, zoom, brightness and contrast) runs only
     in training, so the photo-to-photo changes the embedding must ignore are
-    not all in the few photos a user has.
+    not all in the few photos a user has. The geometric changes are one
+    affine resampling per photo (`FaceAugmentation`), not one per change.
 
     Args:
         embedder: a model from `build_mobile_face_net` or
@@ -30,13 +32,7 @@ def build_face_recognizer(embedder, num_people, augment=True, flip=True):
     inputs = keras.Input(embedder.input_shape[1:], name="images")
     x = inputs
     if augment:
-        if flip:
-            x = keras.layers.RandomFlip("horizontal", name="flip")(x)
-        x = keras.layers.RandomTranslation(0.06, 0.06, fill_mode="reflect", name="shift")(x)
-        x = keras.layers.RandomRotation(0.03, fill_mode="reflect", name="rotate")(x)
-        x = keras.layers.RandomZoom(0.1, fill_mode="reflect", name="zoom")(x)
-        x = keras.layers.RandomBrightness(0.15, value_range=(0, 255), name="brightness")(x)
-        x = keras.layers.RandomContrast(0.2, value_range=(0, 255), name="contrast")(x)
+        x = FaceAugmentation(flip=flip, name="augment")(x)
     embeddings = embedder(x)
     outputs = CosineHead(num_people, name="arcface")(embeddings)
     return keras.Model(inputs, outputs, name="face_recognizer")

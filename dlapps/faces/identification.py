@@ -53,6 +53,36 @@ def open_set_identification(embeddings, people, threshold, photos_per_person=3, 
     return metrics, example
 
 
+def impostor_similarities(embeddings, people, photos_per_person=3, seed=0):
+    """Similarities of photos to the templates of other people: what a gallery compares.
+
+    Each person's template is made from `photos_per_person` of their photos
+    (one fewer when they have no more, so one is left to query with); each
+    of their other photos is compared with every other person's template.
+
+    Returns:
+        `(impostor, genuine)`: 1-d arrays of photo-to-template cosines with
+        other people's and with the photo's own person's template.
+
+    Example:
+
+    >>> impostor, genuine = impostor_similarities(embeddings, people)
+    >>> threshold = np.quantile(impostor, 1 - 1e-3)
+    """
+    rng = np.random.default_rng(seed)
+    enrol_index, query_index = [], []
+    for person in np.unique(people):
+        photos = rng.permutation(np.flatnonzero(people == person))
+        count = min(photos_per_person, len(photos) - 1)
+        enrol_index.extend(photos[: max(1, count)])
+        query_index.extend(photos[max(1, count) :])
+    enrol_index, query_index = np.asarray(enrol_index, int), np.asarray(query_index, int)
+    ids, gallery = templates(embeddings[enrol_index], people[enrol_index])
+    similarities = embeddings[query_index] @ gallery.T
+    own = people[query_index][:, None] == ids[None, :]
+    return similarities[~own], similarities[own]
+
+
 def plot_query_grid(images, example, path, count=8):
     """Writes query photos (top row) above their nearest enrolled photo, green if right."""
     pyplot = report.pyplot()

@@ -4,7 +4,9 @@ import keras
 
 from dlapps.vision.image_preprocessor import ImagePreprocessor
 
-# (expansion, channels, blocks, first stride) per stage, after the stem.
+# (expansion, channels, blocks, first stride) per stage, after the stem. (Tried: a first
+# stage without expansion costs 23% less CPU per step, but trained 15 epochs on a busy
+# machine it reached verification 0.943 on unseen people, below the 0.97 bar.)
 # PyTorch's batch-norm momentum (0.1 there, 0.9 here): few steps per epoch on small folders.
 BN_MOMENTUM = 0.9
 STAGES = ((2, 48, 2, 2), (2, 64, 3, 2), (2, 96, 2, 2))
@@ -26,7 +28,8 @@ def _conv(x, filters, kernel, strides, name, activation=True, depthwise=False):
 
 def _bottleneck(x, expansion, filters, strides, name):
     inputs = x
-    x = _conv(x, x.shape[-1] * expansion, 1, 1, f"{name}_expand")
+    if expansion > 1:
+        x = _conv(x, x.shape[-1] * expansion, 1, 1, f"{name}_expand")
     x = _conv(x, None, 3, strides, f"{name}_depthwise", depthwise=True)
     x = _conv(x, filters, 1, 1, f"{name}_project", activation=False)
     if strides == 1 and inputs.shape[-1] == filters:
