@@ -162,16 +162,17 @@ def _held_out_photo_scores(pretrained, scratch, folder, rounds=7):
     assert names == list(pretrained.data.labels) == list(scratch.data.labels)
     originals = [decode_image_file(path, 3)[None] for path in paths]
 
-    def images_for(model):
-        size = tuple(model.input_shape[1:3])
+    def images_for(result):
+        height, width, channels = result.data.image_shape
         return np.concatenate(
-            [np.round(resize_images(image, size).numpy()).astype("uint8") for image in originals]
-        )
+            [
+                np.round(resize_images(image, (height, width)).numpy()).astype("uint8")
+                for image in originals
+            ]
+        )[..., :channels]
 
-    lite0_images = images_for(pretrained.model)
-    scratch_images = images_for(scratch.model)
-    if scratch.model.input_shape[-1] == 1:
-        scratch_images = scratch_images[..., :1]
+    lite0_images = images_for(pretrained)
+    scratch_images = images_for(scratch)
     version = Path(pretrained.report["path"])
     files = {f["format"]: version / f["path"] for f in pretrained.report["exports"]}
     tflite = {name: TFLiteModel(files[name]) for name in ("tflite_float32", "tflite_int8")}
@@ -268,7 +269,7 @@ def bench_vision_transfer(workdir, settings):
     quick = settings.quick
     root = Path(workdir)
     tiles = 6 if quick else getattr(settings, "photo_tiles", 20)
-    test_tiles = 4 if quick else getattr(settings, "photo_test_tiles", 30)
+    test_tiles = 6 if quick else getattr(settings, "photo_test_tiles", 30)
     train_folder, test_folder = write_photo_tiles_split(root / "photo_tiles", tiles, test_tiles)
     photos = train_folder
     data = vision.load_image_folder(photos, image_size=(224, 224))
