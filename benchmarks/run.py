@@ -146,15 +146,22 @@ def _cpu_features():
     return sorted({f for f in flags if f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni")})
 
 
+# The int8 investigation's variant: the classifier head in float.
+INT8_FLOAT_HEAD = ("FULLY_CONNECTED", "SOFTMAX")
+
+
 def _held_out_photo_scores(pretrained, scratch, folder, rounds=7):
     """Accuracy on the held-out photo regions of both models and Lite0's TFLite files; latency.
 
     Latency: float32 and int8 TFLite at batch 1, timed in `rounds` interleaved
     rounds (float32, int8, float32, ...) so that a load change on a shared
     machine hits both alike; the ratio is the median of the rounds' ratios.
+    For the int8 investigation, a third file beside them: the same full-int8
+    recipe with the classifier head (FULLY_CONNECTED, SOFTMAX) kept in float.
     """
     from dlapps import metrics
-    from dlapps.export import TFLiteModel
+    from dlapps.export import TFLiteModel, saved_model
+    from dlapps.export import tflite as tflite_lib
     from dlapps.vision.data import decode_image_file, list_image_folder
     from dlapps.vision.image_preprocessor import resize_images
 
@@ -176,6 +183,13 @@ def _held_out_photo_scores(pretrained, scratch, folder, rounds=7):
     version = Path(pretrained.report["path"])
     files = {f["format"]: version / f["path"] for f in pretrained.report["exports"]}
     tflite = {name: TFLiteModel(files[name]) for name in ("tflite_float32", "tflite_int8")}
+    spec = get_application("vision").export_spec(pretrained.model, pretrained.data)
+    with tempfile.TemporaryDirectory() as source:
+        saved_model.write_saved_model(spec.model, [spec.tflite], source)
+        float_head = tflite_lib.convert(
+            source, "tflite_int8", spec.representative_data, float_ops=INT8_FLOAT_HEAD
+        )
+    tflite["tflite_int8_float_head"] = TFLiteModel(float_head)
     probabilities = {
         "efficientnet_lite0": pretrained.model.predict(lite0_images, batch_size=32, verbose=0),
         "small_cnn": scratch.model.predict(scratch_images, batch_size=32, verbose=0),
@@ -192,6 +206,7 @@ def _held_out_photo_scores(pretrained, scratch, folder, rounds=7):
                 benchmark.median_latency_ms(lambda m=model: m(batch), repeats=20, max_seconds=3)
             )
     ratios = np.array(timings["tflite_int8"]) / np.array(timings["tflite_float32"])
+    head_ratios = np.array(timings["tflite_int8_float_head"]) / np.array(timings["tflite_float32"])
     return {
         "images": len(labels),
         "accuracy": {name: metrics.accuracy(labels, p) for name, p in probabilities.items()},
@@ -205,9 +220,21 @@ def _held_out_photo_scores(pretrained, scratch, folder, rounds=7):
             "rounds": rounds,
             "float32_ms_batch_1": timings["tflite_float32"],
             "int8_ms_batch_1": timings["tflite_int8"],
+            "int8_float_head_ms_batch_1": timings["tflite_int8_float_head"],
             "ratio_median": float(np.median(ratios)),
             "ratio_min": float(ratios.min()),
             "ratio_max": float(ratios.max()),
+            "float_head_ratio_median": float(np.median(head_ratios)),
+        },
+        "int8_float_head": {
+            "float_ops": list(INT8_FLOAT_HEAD),
+            "bytes": len(float_head),
+            "predictions_differing": int(
+                np.sum(
+                    probabilities["tflite_int8_float_head"].argmax(-1)
+                    != probabilities["tflite_float32"].argmax(-1)
+                )
+            ),
         },
     }
 
@@ -360,6 +387,11 @@ def bench_vision_transfer(workdir, settings):
             "accuracy_int8": accuracy["tflite_int8"],
             "accuracy_minus_float32": accuracy["tflite_int8"] - accuracy["tflite_float32"],
             "predictions_differing": held_out["int8_predictions_differing"],
+            "float_head": {
+                **held_out["int8_float_head"],
+                "accuracy": accuracy["tflite_int8_float_head"],
+                "latency_ratio_batch_1": held_out["latency"]["float_head_ratio_median"],
+            },
             "test_images": held_out["images"],
             "latency_ratio_batch_1": held_out["latency"]["ratio_median"],
             "latency": held_out["latency"],
@@ -1524,6 +1556,12 @@ def _vision_transfer_markdown(transfer):
             f"{latency['rounds']} interleaved rounds, x{latency['ratio_min']:.2f} to "
             f"x{latency['ratio_max']:.2f})",
         ]
+        head = int8["float_head"]
+        lines[-1] += (
+            f"; with the head ({', '.join(head['float_ops'])}) in float: accuracy "
+            f"{head['accuracy']:.4f} ({head['predictions_differing']} predictions differ from "
+            f"float32), latency x{head['latency_ratio_batch_1']:.2f}"
+        )
     else:
         lines += [
             "",
