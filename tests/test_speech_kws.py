@@ -271,14 +271,16 @@ def test_folder_without_labelled_wavs_is_a_clear_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained_kws(tmp_path_factory):
+    # The smallest run that goes through every path (augmented training with the
+    # warp and SpecAugment layers, evaluation, all exports): its cost is tracing.
     root = tmp_path_factory.mktemp("kws")
     config = training.TrainConfig(
         app="speech_kws",
-        epochs=2,
+        epochs=1,
         output=str(root / "saved_models"),
         workdir=str(root / "runs"),
         verbose=0,
-        options={"clips_per_class": 8, "filters": 16, "cache_dir": str(root / "cache")},
+        options={"clips_per_class": 4, "filters": 16, "cache_dir": str(root / "cache")},
     )
     return training.run(get_application("speech_kws"), config)
 
@@ -451,7 +453,7 @@ def test_wav_folder_behind_a_url_loads_like_the_local_one(tmp_path, synthesizer)
 def _random_spotter_files(labels, calibration, folder):
     """float32 and int8 TFLite files of an untrained small spotter with spread-out answers.
 
-    Two epochs on 8 clips a class leave the session's spotter answering
+    One epoch on 4 clips a class leaves the session's spotter answering
     nearly the same for every clip (its int8 file exactly the same): no
     test of agreement. A fresh network with a wide output layer answers
     differently per clip, through the same front end and the same int8
