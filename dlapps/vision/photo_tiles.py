@@ -107,7 +107,7 @@ def _grid(height, width, left, right):
     return best[1:]
 
 
-def write_photo_tiles_split(directory, train_per_class=30, test_per_class=40, seed=0):
+def write_photo_tiles_split(directory, train_per_class=20, test_per_class=30, classes=None, seed=0):
     """Writes `train/<class>/` and `test/<class>/` tiles from separate regions of each photograph.
 
     Each photograph is cut into a grid of near-square cells: the columns on
@@ -128,7 +128,7 @@ def write_photo_tiles_split(directory, train_per_class=30, test_per_class=40, se
     """
     rng = np.random.default_rng(seed)
     directory = Path(directory)
-    for class_name in PHOTOGRAPHS:
+    for class_name in classes or PHOTOGRAPHS:
         photograph = load_photograph(*PHOTOGRAPHS[class_name])
         height, width = photograph.shape[:2]
         rows, left, right = _grid(height, width, train_per_class, test_per_class)
