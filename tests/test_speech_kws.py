@@ -85,7 +85,7 @@ def test_every_voice_used_for_generated_data_is_reproducible(synthesizer):
 
     def generate():
         return call_in_fresh_process(
-            "dlapps.speech.keyword_data:generate_keyword_splits",
+            "dlapps.speech.keyword_synthesis:generate_keyword_splits",
             counts={"train": 20},
             voices={"train": names},
             seed=11,
@@ -212,6 +212,57 @@ def test_speed_perturbation_stretches_a_centred_sound():
     assert abs(np.count_nonzero(faster > 0.25) - 4000 / 1.25) <= 2
 
 
+def test_speed_perturbation_keeps_a_word_near_the_edge_inside_the_clip():
+    # Slowed down around the clip's centre, a word at 50-150 ms would start before
+    # the clip; around its own centre of energy it stays whole.
+    burst = np.zeros((1, 16000), "float32")
+    burst[0, 800:2400] = 0.5
+    slower = keyword_data.speed_perturb(tf.constant(burst), 0.8, 0.8).numpy()[0]
+    loud = np.flatnonzero(slower > 0.25)
+    assert abs(len(loud) - 1600 / 0.8) <= 2
+    assert abs(loud.mean() - 1599.5) <= 2  # centred where the word was
+
+
+def test_frequency_warp_moves_a_band_to_alpha_times_its_frequency():
+    from dlapps.speech.frequency_warp import FrequencyWarp
+
+    layer = FrequencyWarp(num_mel_bins=20, max_warp=0.1)
+    features = np.zeros((2, 5, 20, 1), "float32")
+    features[:, :, 10] = 1.0
+    unwarped, warped = layer.warp(features, tf.constant([1.0, 1.1])).numpy()[:, 0, :, 0]
+    np.testing.assert_allclose(unwarped, features[0, 0, :, 0], atol=1e-6)
+    # Band 10's centre times 1.1, on the HTK mel scale the bands are spaced on.
+    mel = lambda hz: 1127 * np.log1p(hz / 700)  # noqa: E731
+    edges = np.linspace(mel(20), mel(8000), 22)
+    centre_hz = 700 * np.expm1(edges[11] / 1127)
+    expected = (mel(1.1 * centre_hz) - edges[1]) / (edges[1] - edges[0])
+    assert 10 < expected < 11
+    assert np.sum(warped * np.arange(20)) / np.sum(warped) == pytest.approx(expected, abs=0.02)
+    np.testing.assert_array_equal(layer(features, training=False), features)  # inference
+
+
+def test_band_energy_normalization_removes_gain_and_tilt_but_keeps_the_word():
+    from dlapps.speech.band_energy_normalization import BandEnergyNormalization
+
+    rng = np.random.default_rng(0)
+    log_mel = np.log(rng.uniform(0.01, 1.0, (1, 49, 20, 1))).astype("float32")
+    layer = BandEnergyNormalization()
+    tilt = np.linspace(-3, 2, 20, dtype="float32")[None, None, :, None]  # another microphone
+    np.testing.assert_allclose(layer(log_mel + tilt), layer(log_mel), atol=1e-4)
+    normalized = layer(log_mel).numpy()
+    assert np.abs(np.log(np.exp(normalized).mean(axis=1))).max() < 1e-4  # unit mean energy
+    assert np.corrcoef(normalized.ravel(), log_mel.ravel())[0, 1] > 0.9
+
+
+def test_speed_range_and_frequency_warp_out_of_range_are_one_line_errors():
+    app = get_application("speech_kws")
+    with pytest.raises(UserError, match="0 < LOW <= HIGH"):
+        app.check_options({"speed_range": [1.2, 0.8]})
+    with pytest.raises(UserError, match="--frequency-warp 0.6"):
+        app.check_options({"frequency_warp": 0.6})
+    app.check_options({"speed_range": [0.8, 1.25], "frequency_warp": 0.0})
+
+
 def test_folder_without_labelled_wavs_is_a_clear_error(tmp_path):
     (tmp_path / "yes").mkdir()
     with pytest.raises(UserError, match="at least two"):
@@ -220,14 +271,16 @@ def test_folder_without_labelled_wavs_is_a_clear_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained_kws(tmp_path_factory):
+    # The smallest run that goes through every path (augmented training with the
+    # warp and SpecAugment layers, evaluation, all exports): its cost is tracing.
     root = tmp_path_factory.mktemp("kws")
     config = training.TrainConfig(
         app="speech_kws",
-        epochs=2,
+        epochs=1,
         output=str(root / "saved_models"),
         workdir=str(root / "runs"),
         verbose=0,
-        options={"clips_per_class": 8, "filters": 16, "cache_dir": str(root / "cache")},
+        options={"clips_per_class": 4, "filters": 16, "cache_dir": str(root / "cache")},
     )
     return training.run(get_application("speech_kws"), config)
 
@@ -253,6 +306,7 @@ def test_kws_exports_every_format_with_a_float_front_end(trained_kws):
         for op in int8.interpreter._get_ops_details()
     }
     assert ("RFFT2D", np.complex64) in ops and ("LOG", np.float32) in ops
+    assert ("EXP", np.float32) in ops and ("SUB", np.float32) in ops  # energy normalisation
     assert ("CONV_2D", np.int8) in ops
 
 
@@ -399,7 +453,7 @@ def test_wav_folder_behind_a_url_loads_like_the_local_one(tmp_path, synthesizer)
 def _random_spotter_files(labels, calibration, folder):
     """float32 and int8 TFLite files of an untrained small spotter with spread-out answers.
 
-    Two epochs on 8 clips a class leave the session's spotter answering
+    One epoch on 4 clips a class leaves the session's spotter answering
     nearly the same for every clip (its int8 file exactly the same): no
     test of agreement. A fresh network with a wide output layer answers
     differently per clip, through the same front end and the same int8

@@ -107,3 +107,18 @@ def test_each_kind_of_data_gets_defaults_sized_for_it():
     # The CNN grows with the image: digits keep two stages, a 64x64 folder gets three.
     assert small_cnn_filters((16, 16)) == (32, 64)
     assert small_cnn_filters((64, 64)) == (32, 64, 128)
+
+
+def test_photo_tiles_split_cuts_train_and_test_from_separate_columns(tmp_path):
+    from dlapps.vision import photo_tiles
+
+    train, test = photo_tiles.write_photo_tiles_split(tmp_path, 6, 9, classes=("cat", "moon"))
+    for folder, count in ((train, 6), (test, 9)):
+        assert sorted(p.name for p in folder.iterdir()) == ["cat", "moon"]
+        assert [len(list((folder / c).iterdir())) for c in ("cat", "moon")] == [count, count]
+    # The cat photograph is 300x451: rows of near-square cells, left columns for
+    # training, one guard column, right columns for test.
+    rows, left, right = photo_tiles._grid(300, 451, 6, 9)
+    assert rows * left >= 6 and rows * right >= 9
+    cell = (300 / rows, 451 / (left + 1 + right))
+    assert 0.7 < cell[0] / cell[1] < 1.4

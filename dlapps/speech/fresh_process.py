@@ -13,13 +13,16 @@ synthesised before.
 
 The child gets its arguments as a JSON file (a command line is too short for
 thousands of sentences) and returns NumPy arrays through an .npz file (no
-pickle); its progress bar prints to this process' terminal.
+pickle); its progress bar prints to this process' terminal. The child
+imports the target's module without running `dlapps/speech/__init__.py`
+(which loads TensorFlow), so a target that needs no TensorFlow, such as
+`keyword_synthesis`, starts in about a second.
 
 Example:
 
 ```python
 arrays = call_in_fresh_process(
-    "dlapps.speech.keyword_data:generate_keyword_splits",
+    "dlapps.speech.keyword_synthesis:generate_keyword_splits",
     counts={"train": 2, "validation": 1, "test": 1},
     voices={"train": ["en+m1"], "validation": ["en-us+f2"], "test": ["en-029+m3"]},
     seed=0,
@@ -70,7 +73,7 @@ def call_in_fresh_process(target, **arguments):
         argument_file.write_text(json.dumps(arguments), encoding="utf-8")
         sys.stdout.flush()
         finished = subprocess.run(
-            [sys.executable, "-m", __name__, target, str(argument_file), str(output)],
+            [sys.executable, "-c", _BOOTSTRAP, target, str(argument_file), str(output)],
             env=environment,
             stderr=subprocess.PIPE,
             text=True,
@@ -82,6 +85,29 @@ def call_in_fresh_process(target, **arguments):
             return {name: stored[name] for name in stored.files}
 
 
+# The child: `dlapps.speech` as a bare package (its submodules import as
+# usual, its __init__ and so TensorFlow are not loaded), then `_main`.
+_BOOTSTRAP = """
+import sys, types
+from pathlib import Path
+import dlapps
+package = types.ModuleType("dlapps.speech")
+package.__path__ = [str(Path(dlapps.__file__).parent / "speech")]
+sys.modules["dlapps.speech"] = package
+from dlapps.speech.fresh_process import main
+main(sys.argv[1:])
+"""
+
+
+def main(arguments):
+    """The child process' entry point: `target argument_file output`."""
+    try:
+        _main(*arguments)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
 def _main(target, argument_file, output):
     module_name, function_name = target.split(":")
     function = getattr(importlib.import_module(module_name), function_name)
@@ -90,8 +116,4 @@ def _main(target, argument_file, output):
 
 
 if __name__ == "__main__":
-    try:
-        _main(*sys.argv[1:])
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    main(sys.argv[1:])

@@ -27,44 +27,23 @@ from dlapps.datasets import (
     cached_arrays,
     class_folders,
     load_tfds_splits,
-    random_noise,
     stratified_split,
 )
 from dlapps.errors import UserError
 from dlapps.speech import audio as audio_lib
 from dlapps.speech.fresh_process import call_in_fresh_process
+from dlapps.speech.keyword_synthesis import (  # noqa: F401 (re-exported)
+    KEYWORDS,
+    SILENCE,
+    UNKNOWN,
+    UNKNOWN_WORDS,
+    generate_keyword_splits,
+    generate_keywords,
+    silence_clip,
+    speak_clip,
+)
 from dlapps.speech.synthesizer import SAMPLE_RATE, Synthesizer, Voice
 
-KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-SILENCE, UNKNOWN = "_silence_", "_unknown_"
-# Speech Commands' auxiliary words: what `_unknown_` is made of.
-UNKNOWN_WORDS = (
-    "bed",
-    "bird",
-    "cat",
-    "dog",
-    "eight",
-    "five",
-    "four",
-    "happy",
-    "house",
-    "marvin",
-    "nine",
-    "one",
-    "seven",
-    "sheila",
-    "six",
-    "three",
-    "tree",
-    "two",
-    "wow",
-    "zero",
-    "backward",
-    "forward",
-    "follow",
-    "learn",
-    "visual",
-)
 ACCENTS = {
     "train": ("en", "en-us", "en-gb-scotland", "en-gb-x-gbcwmd", "en-029"),
     "validation": ("en-gb-x-gbclan",),
@@ -74,6 +53,9 @@ CLIP_SAMPLES = SAMPLE_RATE
 # Speech Commands names files <speaker>_nohash_<n>.wav.
 SPEECH_COMMANDS_SPEAKER = r"^(?P<speaker>[0-9a-zA-Z]+)_nohash_"
 OFFICIAL_LISTS = ("validation_list.txt", "testing_list.txt")
+# Speaking rates of different people differ by about a fifth either way;
+# 0.8-1.25 is symmetric in log speed.
+SPEED_RANGE = (0.8, 1.25)
 # Bump when generation changes, so cached files are regenerated.
 GENERATOR_VERSION = 2
 
@@ -93,6 +75,7 @@ class KeywordData:
         noise: int16 `(n, 16000)` background noise for augmentation (a
             folder's `_background_noise_` WAVs cut into seconds), or None.
         augment: whether training augments the clips (see `to_dataset`).
+        speed_range: the speed perturbation's lowest and highest factor.
     """
 
     train: tuple
@@ -105,6 +88,7 @@ class KeywordData:
     speakers: dict = dataclasses.field(default_factory=dict)
     noise: np.ndarray | None = None
     augment: bool = True
+    speed_range: tuple = SPEED_RANGE
 
     def summary(self):
         """Split sizes, classes and held-out voices, for the report."""
@@ -148,78 +132,6 @@ def split_voices(synthesizer, seed=0):
     }
 
 
-def _speak_clip(synthesizer, rng, word, voice):
-    """One word at a random rate, pitch, gain and position in a 1 s clip."""
-    rate = rng.uniform(130, 230)
-    for _ in range(4):
-        audio = synthesizer.speak(word, voice, rate=rate, pitch=rng.uniform(20, 80))
-        loud = np.flatnonzero(np.abs(audio) > 0.02 * (np.abs(audio).max() + 1e-9))
-        if len(loud):
-            audio = audio[loud[0] : loud[-1] + 1]
-        if 0 < len(audio) <= CLIP_SAMPLES:
-            break
-        rate += 60  # too long for one second: say it faster
-    audio = audio[:CLIP_SAMPLES] / (np.abs(audio).max() + 1e-9) * rng.uniform(0.2, 0.9)
-    clip = np.zeros(CLIP_SAMPLES, "float32")
-    start = rng.integers(0, CLIP_SAMPLES - len(audio) + 1)
-    clip[start : start + len(audio)] = audio
-    # A recording's noise floor, 25-45 dB under the speech.
-    speech_rms = np.sqrt(np.mean(audio**2))
-    return clip + random_noise(rng, CLIP_SAMPLES, speech_rms * 10 ** (-rng.uniform(25, 45) / 20))
-
-
-def _silence_clip(rng):
-    return random_noise(rng, CLIP_SAMPLES, 10 ** rng.uniform(-4, -1.5))
-
-
-def generate_keywords(clips_per_class, voices, seed, synthesizer, description="clips"):
-    """Synthesises `clips_per_class` clips of each label with the given voices.
-
-    Returns:
-        `(clips int16 (n, 16000), labels int32 (n,))`, in label order.
-    """
-    labels = [*KEYWORDS, SILENCE, UNKNOWN]
-    rng = np.random.default_rng(seed)
-    total = clips_per_class * len(labels)
-    clips = np.empty((total, CLIP_SAMPLES), "int16")
-    targets = np.repeat(np.arange(len(labels), dtype="int32"), clips_per_class)
-    progress = keras.utils.Progbar(total, unit_name=description)
-    for index, label in enumerate(targets):
-        name = labels[label]
-        if name == SILENCE:
-            clip = _silence_clip(rng)
-        else:
-            word = rng.choice(UNKNOWN_WORDS) if name == UNKNOWN else name
-            clip = _speak_clip(synthesizer, rng, word, voices[rng.integers(len(voices))])
-        clips[index] = np.round(np.clip(clip, -1, 1) * 32767)
-        if index % 200 == 0 or index == total - 1:
-            progress.update(index + 1)
-    return clips, targets
-
-
-def generate_keyword_splits(counts, voices, seed):
-    """Train, validation and test clips, for `call_in_fresh_process`.
-
-    Args:
-        counts: clips per class for each split name.
-        voices: voice names ("accent+variant") for each split name.
-        seed: the data seed; split `i` uses `seed * 3 + i`.
-
-    Returns:
-        `{"train_x": ..., "train_y": ..., ...}`, as `generate_keywords` gives.
-    """
-    synthesizer = Synthesizer()
-    arrays = {}
-    for offset, split in enumerate(counts):
-        arrays[f"{split}_x"], arrays[f"{split}_y"] = generate_keywords(
-            counts[split],
-            [Voice.from_name(name) for name in voices[split]],
-            seed * 3 + offset,
-            synthesizer,
-            f"{split} clip",
-        )
-    return arrays
-
 
 def load_synthetic_keywords(
     train_per_class=400, validation_per_class=50, test_per_class=133, seed=0, cache_dir=None
@@ -248,7 +160,7 @@ def load_synthetic_keywords(
 
     def build():
         return call_in_fresh_process(
-            f"{__name__}:generate_keyword_splits",
+            "dlapps.speech.keyword_synthesis:generate_keyword_splits",
             counts=counts,
             voices={split: [voice.name for voice in voices[split]] for split in voices},
             seed=seed,
@@ -514,21 +426,33 @@ def add_noise(waveforms, snr_db, seed=0):
     return np.clip(waveforms + noise * rms * 10 ** (-snr_db / 20), -1, 1)
 
 
-def to_dataset(split, batch_size, shuffle=False, augment=False, seed=0, noise=None, repeat=1):
+def to_dataset(
+    split,
+    batch_size,
+    shuffle=False,
+    augment=False,
+    seed=0,
+    noise=None,
+    repeat=1,
+    speed_range=SPEED_RANGE,
+):
     """A batched `tf.data.Dataset` of float32 waveforms in [-1, 1] and labels.
 
     With `augment`, each training clip is changed afresh every epoch in
     ways that carry a model across voices and rooms:
 
-    - speed perturbation: resampled by 0.85-1.15x around its centre, which
-      moves pitch and formants together (as Kaldi's speed perturbation), so
-      the model hears higher and lower, faster and slower voices;
+    - speed perturbation: resampled by a factor in `speed_range` (default
+      0.8-1.25x) around the clip's centre of energy, so the word stays in
+      the second; it moves pitch and formants together with the rate (as
+      Kaldi's speed perturbation), so the model hears higher and lower,
+      faster and slower voices;
     - a random gain (0.5-1.5x) and shift of up to 100 ms;
     - 80% of the time, noise 0-30 dB under the clip: a random second of
       `noise` (a folder's `_background_noise_`) when given, else white or
       brown noise.
 
-    SpecAugment masking is part of the model (see `build_keyword_spotter`).
+    Frequency warping (formants and pitch moved without the timing) and
+    SpecAugment masking are part of the model (see `build_keyword_spotter`).
     `repeat` passes over the clips per epoch, for small folders.
     """
     clips, labels = split
@@ -550,17 +474,30 @@ def to_dataset(split, batch_size, shuffle=False, augment=False, seed=0, noise=No
             else np.asarray(noise, "float32") / 32768.0
         )
         dataset = dataset.map(
-            lambda x, y: (_augment(x, bank), y), num_parallel_calls=tf.data.AUTOTUNE
+            lambda x, y: (_augment(x, bank, speed_range), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def speed_perturb(waveforms, low=0.85, high=1.15):
-    """Resamples each clip by a random factor around its centre (linear interpolation)."""
+def speed_perturb(waveforms, low=0.8, high=1.25):
+    """Resamples each clip by a random factor in `[low, high]` (linear interpolation).
+
+    A factor above 1 plays the clip faster (shorter, higher). The clip is
+    stretched around its centre of energy (the middle of a silent clip), so
+    a word near one end is not pushed out of the second.
+    """
     batch, samples = tf.shape(waveforms)[0], tf.shape(waveforms)[1]
     factor = tf.random.uniform([batch, 1], low, high)
-    centre = tf.cast(samples, tf.float32) / 2
-    source = centre + (tf.range(samples, dtype=tf.float32)[None] - centre) * factor
+    times = tf.range(samples, dtype=tf.float32)[None]
+    energy = tf.square(waveforms)
+    total = tf.reduce_sum(energy, axis=1, keepdims=True)
+    centre = tf.where(
+        total > 0,
+        tf.reduce_sum(energy * times, axis=1, keepdims=True) / tf.maximum(total, 1e-12),
+        tf.cast(samples, tf.float32) / 2,
+    )
+    source = centre + (times - centre) * factor
     inside = tf.logical_and(source >= 0, source <= tf.cast(samples - 1, tf.float32))
     source = tf.clip_by_value(source, 0.0, tf.cast(samples - 1, tf.float32))
     left = tf.cast(tf.floor(source), tf.int32)
@@ -571,9 +508,9 @@ def speed_perturb(waveforms, low=0.85, high=1.15):
     return tf.where(inside, a * (1 - weight) + b * weight, 0.0)
 
 
-def _augment(waveforms, noise_bank):
+def _augment(waveforms, noise_bank, speed_range=SPEED_RANGE):
     batch = tf.shape(waveforms)[0]
-    waveforms = speed_perturb(waveforms)
+    waveforms = speed_perturb(waveforms, *speed_range)
     shift = tf.random.uniform([], -SAMPLE_RATE // 10, SAMPLE_RATE // 10 + 1, tf.int32)
     waveforms = tf.roll(waveforms, shift, axis=1)
     waveforms *= tf.random.uniform([batch, 1], 0.5, 1.5)

@@ -2,6 +2,8 @@
 
 import keras
 
+from dlapps.speech.band_energy_normalization import BandEnergyNormalization
+from dlapps.speech.frequency_warp import FrequencyWarp
 from dlapps.speech.log_mel_spectrogram import LogMelSpectrogram
 from dlapps.speech.spec_augment import SpecAugment
 from dlapps.speech.synthesizer import SAMPLE_RATE
@@ -63,6 +65,8 @@ def ds_cnn(features, filters=64, blocks=4, dropout=0.2):
 # 20 bands cost half of 40 in every DS-CNN layer; on the held-out voices they
 # were as accurate (benchmarks/RESULTS.md).
 MEL_BINS = 20
+# Vocal tract length perturbation's usual range (Jaitly and Hinton, 2013): 0.9-1.1.
+FREQUENCY_WARP = 0.1
 
 
 def build_keyword_spotter(
@@ -72,13 +76,20 @@ def build_keyword_spotter(
     blocks=4,
     mel_bins=MEL_BINS,
     spec_augment=True,
+    frequency_warp=FREQUENCY_WARP,
+    energy_norm=True,
 ):
     """Builds a keyword spotter that takes raw float32 waveforms.
 
-    Layers: `LogMelSpectrogram` (in-graph front end), batch normalization of
-    the features (a learned per-band offset and scale), SpecAugment masks
-    (training only: two bands of up to 3 mel bins, two spans of up to 4
-    frames), the DS-CNN and a softmax over the classes.
+    Layers: `LogMelSpectrogram` (in-graph front end), `FrequencyWarp`
+    (training only: each clip's spectrum stretched by up to
+    `frequency_warp`, as a longer or shorter vocal tract would),
+    `BandEnergyNormalization` (each band divided by its mean energy over the
+    clip: loudness and spectral tilt of voice and microphone removed), batch
+    normalization of the features (a learned per-band offset and scale),
+    SpecAugment masks (training only: two bands of up to `mel_bins // 7`
+    mel bins, two spans of up to 4 frames), the DS-CNN and a softmax over
+    the classes.
 
     Args:
         num_classes: number of labels, including `_silence_` and `_unknown_`.
@@ -87,6 +98,9 @@ def build_keyword_spotter(
         mel_bins: mel bands of the front end; the DS-CNN's cost grows with
             them.
         spec_augment: add the SpecAugment layer (identity at inference).
+        frequency_warp: largest relative stretch of the frequency axis while
+            training (0.1: 0.9-1.1x); 0 leaves the layer out.
+        energy_norm: add `BandEnergyNormalization` after the front end.
 
     Returns:
         An uncompiled `keras.Model` from `(batch, clip_samples)` float32 in
@@ -100,6 +114,10 @@ def build_keyword_spotter(
     """
     inputs = keras.Input((clip_samples,), dtype="float32", name="waveforms")
     features = LogMelSpectrogram(num_mel_bins=mel_bins, name="log_mel")(inputs)
+    if frequency_warp:
+        features = FrequencyWarp(mel_bins, frequency_warp, name="frequency_warp")(features)
+    if energy_norm:
+        features = BandEnergyNormalization(name="energy_norm")(features)
     features = keras.layers.BatchNormalization(
         momentum=BATCH_NORM_MOMENTUM, axis=2, name="feature_norm"
     )(features)

@@ -11,7 +11,7 @@ from dlapps.export import ExportSpec, TFLiteModel, load_saved_model, read_labels
 from dlapps.export.tflite import is_tflite
 from dlapps.speech import audio as audio_lib
 from dlapps.speech import keyword_data, kws_serving
-from dlapps.speech.keyword_spotter import MEL_BINS, build_keyword_spotter
+from dlapps.speech.keyword_spotter import FREQUENCY_WARP, MEL_BINS, build_keyword_spotter
 from dlapps.speech.synthesizer import SAMPLE_RATE
 
 CALIBRATION_EXAMPLES = 200
@@ -72,7 +72,29 @@ class KeywordSpottingApp(Application):
             "--no-augment",
             dest="augment",
             action="store_false",
-            help="train without augmentation (speed, gain, shift, noise, SpecAugment); "
+            help="train without augmentation (speed, gain, shift, noise, frequency warping, "
+            "SpecAugment); for comparisons",
+        )
+        group.add_argument(
+            "--speed-range",
+            type=float,
+            nargs=2,
+            metavar=("LOW", "HIGH"),
+            default=list(keyword_data.SPEED_RANGE),
+            help="speed perturbation factors while training (default: %(default)s)",
+        )
+        group.add_argument(
+            "--frequency-warp",
+            type=float,
+            default=FREQUENCY_WARP,
+            help="largest relative stretch of the frequency axis while training (vocal tract "
+            "length perturbation: 0.1 is 0.9-1.1x; 0: off; default: %(default)s)",
+        )
+        group.add_argument(
+            "--no-energy-norm",
+            dest="energy_norm",
+            action="store_false",
+            help="leave out the per-clip band energy normalisation of the features; "
             "for comparisons",
         )
         group.add_argument(
@@ -82,6 +104,17 @@ class KeywordSpottingApp(Application):
             "(group 'speaker' or the first group), to hold out whole speakers for test "
             "(default: Speech Commands' <speaker>_nohash_<n>.wav; 'none': split by file)",
         )
+
+    def check_options(self, options):
+        low, high = options.get("speed_range") or keyword_data.SPEED_RANGE
+        if not 0 < low <= high:
+            raise UserError(
+                f"--speed-range {low} {high} is not a range of speeds: give 0 < LOW <= HIGH, "
+                "e.g. 0.8 1.25"
+            )
+        warp = options.get("frequency_warp", FREQUENCY_WARP)
+        if not 0 <= warp <= 0.3:
+            raise UserError(f"--frequency-warp {warp} is out of range: use 0 (off) to 0.3")
 
     def load_data(self, config):
         options = config.options
@@ -99,6 +132,7 @@ class KeywordSpottingApp(Application):
             test_per_class=max(2, per_class // 3),
         )
         data.augment = options.get("augment", True)
+        data.speed_range = tuple(options.get("speed_range") or keyword_data.SPEED_RANGE)
         return data
 
     def datasets(self, data, batch_size, seed):
@@ -110,6 +144,7 @@ class KeywordSpottingApp(Application):
             seed=seed,
             noise=data.noise,
             repeat=_repeats(data),
+            speed_range=data.speed_range,
         )
         return train, keyword_data.to_dataset(data.validation, batch_size)
 
@@ -117,11 +152,15 @@ class KeywordSpottingApp(Application):
         return len(data.train[1]) * _repeats(data)
 
     def build_model(self, config, data):
+        options = config.options
+        augment = options.get("augment", True)
         return build_keyword_spotter(
             len(data.labels),
-            spec_augment=config.options.get("augment", True),
-            filters=config.options.get("filters", 64),
-            mel_bins=config.options.get("mel_bins", MEL_BINS),
+            spec_augment=augment,
+            frequency_warp=options.get("frequency_warp", FREQUENCY_WARP) if augment else 0,
+            energy_norm=options.get("energy_norm", True),
+            filters=options.get("filters", 64),
+            mel_bins=options.get("mel_bins", MEL_BINS),
         )
 
     def compile_arguments(self, config, data):

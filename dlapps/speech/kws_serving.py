@@ -7,8 +7,9 @@ from dlapps.speech.keyword_data import CLIP_SAMPLES
 from dlapps.speech.synthesizer import SAMPLE_RATE
 
 # The front-end ops the full-int8 TFLite file keeps in float: framing, FFT,
-# power, mel projection and log. An int8 waveform or power spectrum loses
-# quiet speech entirely (measured: 0.29 accuracy with everything int8).
+# power, mel projection, log and the per-band energy normalisation (EXP,
+# SUB). An int8 waveform or power spectrum loses quiet speech entirely
+# (measured: 0.29 accuracy with everything int8).
 FRONT_END_FLOAT_OPS = (
     "STRIDED_SLICE",
     "CONCATENATION",
@@ -22,6 +23,8 @@ FRONT_END_FLOAT_OPS = (
     "ADD",
     "SUM",
     "LOG",
+    "EXP",
+    "SUB",
     "EXPAND_DIMS",
     "SQUEEZE",
 )

@@ -4,7 +4,11 @@ For benchmarks and tests, not for training defaults: each class is one
 sample photograph (a cat, a coffee cup, a rocket, the Chinese temple...),
 and its images are non-overlapping tiles of it, each rescaled a little and
 saved as JPEG or PNG. Tiles do not share pixels, so a test tile is a part
-of the photograph the model has not seen.
+of the photograph the model has not seen. `write_photo_tiles_split` goes
+further: training and test tiles come from different regions of each
+photograph (left and right, a column of tiles apart), so a test tile is not
+a near neighbour of a training tile, and the test set can be larger than
+the training set.
 """
 
 from pathlib import Path
@@ -90,3 +94,59 @@ def write_photo_tiles_folder(directory, tiles_per_class=20, classes=None, seed=0
             image = Image.fromarray(tile).resize(size, Image.BILINEAR)
             image.save(directory / class_name / f"{index}.{('jpg', 'png')[index % 2]}")
     return directory
+
+
+def _grid(height, width, left, right):
+    """Rows and columns of near-square cells: `left` cells left of a guard column, `right` after."""
+    best = None
+    for rows in range(1, 64):
+        columns = -(-left // rows) + 1 + -(-right // rows)
+        aspect = abs(np.log((width / columns) / (height / rows)))
+        if best is None or aspect < best[0]:
+            best = (aspect, rows, -(-left // rows), -(-right // rows))
+    return best[1:]
+
+
+def write_photo_tiles_split(directory, train_per_class=20, test_per_class=30, classes=None, seed=0):
+    """Writes `train/<class>/` and `test/<class>/` tiles from separate regions of each photograph.
+
+    Each photograph is cut into a grid of near-square cells: the columns on
+    its left give `train_per_class` tiles, one column is skipped, and the
+    columns on its right give `test_per_class` tiles. Tiles are scaled to
+    70-130% and saved as JPEG or PNG in turn, as `write_photo_tiles_folder`
+    does. Train with `--data DIR/train` (the app splits its own validation
+    and test files off it) and measure on `DIR/test`: parts of the
+    photographs that no training tile touches or borders.
+
+    Returns:
+        `(train_directory, test_directory)` as `Path`s.
+
+    Example:
+
+    >>> write_photo_tiles_split("/tmp/photos", train_per_class=20, test_per_class=40)
+    (PosixPath('/tmp/photos/train'), PosixPath('/tmp/photos/test'))
+    """
+    rng = np.random.default_rng(seed)
+    directory = Path(directory)
+    for class_name in classes or PHOTOGRAPHS:
+        photograph = load_photograph(*PHOTOGRAPHS[class_name])
+        height, width = photograph.shape[:2]
+        rows, left, right = _grid(height, width, train_per_class, test_per_class)
+        tile_height, tile_width = height // rows, width // (left + 1 + right)
+        for split, first_column, columns, count in (
+            ("train", 0, left, train_per_class),
+            ("test", left + 1, right, test_per_class),
+        ):
+            cells = [(r, first_column + c) for c in range(columns) for r in range(rows)][:count]
+            (directory / split / class_name).mkdir(parents=True, exist_ok=True)
+            for index, (row, column) in enumerate(cells):
+                tile = photograph[
+                    row * tile_height : (row + 1) * tile_height,
+                    column * tile_width : (column + 1) * tile_width,
+                ]
+                scale = rng.uniform(0.7, 1.3)
+                size = (max(16, int(tile_width * scale)), max(16, int(tile_height * scale)))
+                image = Image.fromarray(tile).resize(size, Image.BILINEAR)
+                path = directory / split / class_name / f"{index}.{('jpg', 'png')[index % 2]}"
+                image.save(path)
+    return directory / "train", directory / "test"
