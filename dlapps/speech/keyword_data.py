@@ -132,7 +132,6 @@ def split_voices(synthesizer, seed=0):
     }
 
 
-
 def load_synthetic_keywords(
     train_per_class=400, validation_per_class=50, test_per_class=133, seed=0, cache_dir=None
 ):

@@ -128,4 +128,3 @@ def generate_keyword_splits(counts, voices, seed):
             f"{split} clip",
         )
     return arrays
-
