@@ -119,16 +119,16 @@ def tf_serving():
 # runs) hands them out first and the short files even out the end: a file is
 # the unit of work, and a long file started last would finish alone.
 SLOWEST_FIRST = (
-    "test_training.py",  # ~100 s
-    "test_speech_stt.py",  # ~95 s
-    "test_translation.py",  # ~95 s
-    "test_multi_worker.py",  # ~90 s
+    "test_training.py",  # ~105 s
+    "test_multi_worker.py",  # ~85 s
     "test_speech_kws.py",  # ~80 s
-    "test_app_script_speech_to_text.py",  # ~77 s
+    "test_translation.py",  # ~75 s
     "test_detection.py",  # ~75 s
-    "test_guide.py",  # ~67 s
-    "test_gan.py",  # ~65 s
+    "test_speech_stt.py",  # ~60 s
     "test_app_script_translation.py",  # ~59 s
+    "test_app_script_speech_to_text.py",  # ~56 s
+    "test_guide.py",  # ~52 s
+    "test_gan.py",  # ~52 s
     "test_faces.py",  # ~50 s
     "test_app_script_faces.py",  # ~42 s
     "test_cli.py",  # ~40 s
