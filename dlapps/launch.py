@@ -26,6 +26,12 @@ import time
 
 from dlapps.errors import UserError
 
+# How long a stopped worker gets to exit before it is killed. TensorFlow's
+# coordination service catches SIGTERM (as a preemption notice), so a worker
+# blocked in a collective on a dead peer does not exit on it: waiting longer
+# only delays the error.
+STOP_GRACE_SECONDS = 3
+
 
 def free_ports(count):
     """`count` distinct TCP ports that are free on 127.0.0.1 right now."""
@@ -119,7 +125,7 @@ def launch(train_args, workers=2, timeout=None, ports=None, output=None):
                 process.terminate()
         for process in processes:
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

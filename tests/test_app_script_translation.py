@@ -12,3 +12,13 @@ def test_translation_script_trains_translates_and_exports(tmp_path, run_app_scri
     assert (version / "target_vocabulary.txt").is_file()
     report = json.loads((version / "report.json").read_text())
     assert abs(report["metrics"]["bleu"] - bleu) < 0.01
+    # Every TFLite variant is converted and checked here (tests/test_translation.py skips float16).
+    exports = {e["format"]: e["metrics"] for e in report["exports"]}
+    assert set(exports) == {
+        "saved_model",
+        "tflite_float32",
+        "tflite_float16",
+        "tflite_dynamic",
+        "tflite_strings",
+    }
+    assert all("bleu" in metrics for metrics in exports.values())

@@ -155,3 +155,23 @@ def test_publish_never_replaces_an_existing_version(tmp_path):
     assert target.name == "4"
     assert (tmp_path / "1" / "keep.txt").read_text() == "user's file"
     assert versioning.existing_versions(tmp_path) == [1, 3, 4]
+
+
+def test_latency_loop_stops_at_its_budget_and_names_a_bad_one(monkeypatch):
+    import time
+
+    from dlapps.errors import UserError
+    from dlapps.export import benchmark
+
+    calls = []
+
+    def twenty_ms():
+        calls.append(None)
+        time.sleep(0.02)
+
+    monkeypatch.setenv("DLAPPS_LATENCY_SECONDS", "0.05")
+    assert benchmark.median_latency_ms(twenty_ms, warmup=1) >= 20
+    assert 2 <= len(calls) <= 4  # one warmup, then timed calls until 50 ms have passed
+    monkeypatch.setenv("DLAPPS_LATENCY_SECONDS", "soon")
+    with pytest.raises(UserError, match=r"\$DLAPPS_LATENCY_SECONDS is 'soon'"):
+        benchmark.median_latency_ms(twenty_ms)

@@ -42,7 +42,7 @@ def weights(path):
 
 
 class KillWorkerOne:
-    """Launch output that kills worker 1 when it starts epoch 4, like a lost machine."""
+    """Launch output that kills worker 1 when it starts epoch 3, like a lost machine."""
 
     def __init__(self):
         self.lines, self.pids, self.killed = [], {}, False
@@ -52,7 +52,7 @@ class KillWorkerOne:
         if text.startswith("[launch] worker"):
             index, pid = text.split()[2].rstrip(":"), int(text.split()[4].rstrip(","))
             self.pids[index] = pid
-        if not self.killed and text.startswith("[worker 1]") and "Epoch 4/" in text:
+        if not self.killed and text.startswith("[worker 1]") and "Epoch 3/" in text:
             os.kill(self.pids["1"], signal.SIGKILL)
             self.killed = True
 
@@ -61,10 +61,15 @@ class KillWorkerOne:
 
 
 def test_two_workers_survive_a_killed_worker_and_end_with_equal_weights(tmp_path):
+    # Few, large steps without augmentation: start-up and the first epoch's
+    # tracing dominate each launch, so only the epochs that matter are run.
     train = [
         "vision",
         "--epochs",
-        "6",
+        "4",
+        "--batch-size",
+        "128",
+        "--no-augment",
         "--patience",
         "0",
         "--output",
@@ -92,8 +97,8 @@ def test_two_workers_survive_a_killed_worker_and_end_with_equal_weights(tmp_path
         for line in relaunched
         if line.startswith("[worker 0]") and (match := re.search(r"Epoch (\d+/\d+)", line))
     ]
-    # Resumed from the backup of epoch 3 (or later), not from epoch 1.
-    assert epochs[0] in ("4/6", "5/6", "6/6"), epochs
+    # Resumed from the backup of epoch 2 (or later), not from epoch 1.
+    assert epochs[0] in ("3/4", "4/4"), epochs
     first = weights(tmp_path / "runs" / "vision" / "worker_0" / "final.weights.h5")
     second = weights(tmp_path / "runs" / "vision" / "worker_1" / "final.weights.h5")
     assert first.keys() == second.keys() and first

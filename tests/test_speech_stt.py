@@ -11,7 +11,7 @@ import tensorflow as tf
 from dlapps import cli, training
 from dlapps.application import get_application
 from dlapps.errors import UserError
-from dlapps.speech import sentence_data, sentence_text, stt_serving
+from dlapps.speech import sentence_data, sentence_text, stt_app, stt_serving
 from dlapps.speech.speech_to_text import (
     beam_search_decode,
     build_speech_to_text,
@@ -203,7 +203,12 @@ def trained_stt(tmp_path_factory):
             "cache_dir": str(root / "cache"),
         },
     )
-    return training.run(get_application("speech_stt"), config)
+    # Only the float32 file, the one these tests run: converting the unrolled
+    # GRUs takes most of the export, and the script test
+    # (test_app_script_speech_to_text.py) converts and checks all three.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stt_app, "TFLITE_FORMATS", ("tflite_float32",))
+        return training.run(get_application("speech_stt"), config)
 
 
 def test_stt_exports_a_saved_model_that_returns_text(trained_stt, tmp_path):
@@ -211,7 +216,7 @@ def test_stt_exports_a_saved_model_that_returns_text(trained_stt, tmp_path):
     assert {"wer", "cer", "exact_match", "numbers_wer", "new_words_cer"} <= set(report["metrics"])
     assert {"beam_wer", "numbers_beam_wer"} <= set(report["metrics"])
     exports = {e["format"]: e for e in report["exports"]}
-    assert set(exports) == {"saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic"}
+    assert set(exports) == {"saved_model", "tflite_float32"}
     assert exports["tflite_float32"]["max_abs_diff"] < 1e-3
     # Same logits, same transcripts: the float32 file's WER equals the SavedModel's.
     assert exports["tflite_float32"]["metrics"]["wer"] == exports["saved_model"]["metrics"]["wer"]

@@ -52,7 +52,7 @@ def test_folder_of_shapes_trains_to_95_percent(tmp_path, shapes_folder):
     config = _config(
         tmp_path,
         data=str(shapes_folder),
-        epochs=30,
+        epochs=20,  # 1.0 at 20 and 30 epochs (seed 0), 0.94 at 12
         batch_size=16,
         patience=0,
         options={"image_size": (32, 32), "backbone": "small_cnn"},  # from scratch

@@ -23,6 +23,8 @@ from dlapps.report import save_image_grid
 from dlapps.vision import data as vision_data
 
 FLAVOURS = ("dcgan", "conditional", "wgan_gp")
+# Full int8 is left out: the generator's tanh output is the image itself.
+TFLITE_FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic")
 SAMPLES_FOR_SCORING = 1000
 
 
@@ -266,7 +268,7 @@ class GanApp(Application):
             labels=list(data.labels),
             inputs=input_description,
             outputs={"images": {"dtype": "uint8", "shape": [None, *data.image_shape]}},
-            tflite_formats=("tflite_float32", "tflite_float16", "tflite_dynamic"),
+            tflite_formats=TFLITE_FORMATS,
         )
 
     def predict(self, model_path, inputs, options):
