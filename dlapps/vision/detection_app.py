@@ -15,7 +15,7 @@ from dlapps.vision import box_augment, detection_metrics, detection_serving
 from dlapps.vision import detection_data as data_lib
 from dlapps.vision.data import decode_image_file
 from dlapps.vision.detection_loss import DetectionLoss
-from dlapps.vision.detection_postprocess import letterbox
+from dlapps.vision.detection_postprocess import INT8_FLOAT_OPS, letterbox
 from dlapps.vision.detector import DETECTOR_MODELS, PRETRAINED_DETECTORS, build_detector
 
 CALIBRATION_EXAMPLES = 100
@@ -271,11 +271,7 @@ class DetectionApp(Application):
         """Detections of the Keras model on letterboxed images, as numpy arrays."""
         settings = settings or EVALUATION_SETTINGS
         image_size = images.shape[1]
-        detect = tf.function(
-            detection_serving.detect_function(
-                model, model.output_shape[-1] - 4, image_size, settings
-            )
-        )
+        detect = tf.function(detection_serving.detect_function(model, image_size, settings))
         parts = {}
         for start in range(0, len(images), 64):
             for key, value in detect(tf.constant(images[start : start + 64])).items():
@@ -323,7 +319,8 @@ class DetectionApp(Application):
             app=self.name,
             model=model,
             serving=detection_serving.serving_endpoints(model, data.labels, size, settings),
-            tflite=detection_serving.tflite_endpoint(model, len(data.labels), size, settings),
+            tflite=detection_serving.tflite_endpoint(model, size, settings),
+            int8_float_ops=INT8_FLOAT_OPS,
             output_key=keys,
             test_inputs={"images": test.images},
             reference=reference,
