@@ -4,6 +4,9 @@ Assignment (Tian et al. 2019, with centre sampling): a location is a
 positive of a ground-truth box when it lies inside the box, within 2.5
 strides of its centre, and the box's largest side distance fits the
 location's pyramid level; with several candidates the smallest box wins.
+A box smaller than a stride can hold no location centre at all: the
+location whose cell holds the box's centre is a positive of it too, so
+that tiny objects are learned rather than left as background.
 
 Losses (Lin et al. 2017; Li et al. 2020; Rezatofighi et al. 2019):
 
@@ -126,7 +129,12 @@ class DetectionLoss(keras.losses.Loss):
         )
         largest = tf.reduce_max(distances, axis=-1)
         in_level = (largest >= self._low[None, :, None]) & (largest <= self._high[None, :, None])
-        candidate = inside & near_centre & in_level & valid[:, None, :]
+        # The cell that holds the box's centre (a box thinner than a stride may hold none).
+        half = strides[None, :, None] / 2
+        centre_cell = (tf.abs(y - centre_y[:, None, :]) <= half) & (
+            tf.abs(x - centre_x[:, None, :]) <= half
+        )
+        candidate = (inside | centre_cell) & near_centre & in_level & valid[:, None, :]
         areas = (gt_boxes[..., 2] - gt_boxes[..., 0]) * (gt_boxes[..., 3] - gt_boxes[..., 1])
         areas = tf.where(candidate, areas[:, None, :], 1e12)
         assigned = tf.argmin(areas, axis=-1, output_type=tf.int32)  # (B, L)

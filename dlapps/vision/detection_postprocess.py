@@ -108,23 +108,59 @@ def letterbox(images, image_size):
     return padded, scale
 
 
-def decode_boxes(box_outputs, centres, location_strides):
-    """Head distances (left, top, right, bottom in strides) -> boxes (ymin, xmin, ymax, xmax).
+# Ops of the decode below, kept in float in a full-int8 file (see `INT8_FLOAT_OPS`).
+_SIGNS = np.array([1.0, 1.0, -1.0, -1.0], "float32")
 
-    The head's raw box outputs pass through ReLU (distances are >= 0), so
-    the decode is builtin RELU, MUL, SUB and ADD ops in TFLite.
+
+def decode_boxes(box_outputs, centres, location_strides):
+    """Head distances (top, left, bottom, right in strides) -> boxes (ymin, xmin, ymax, xmax).
+
+    The distances pass through ReLU (they are >= 0); the decode is then one
+    multiplication and one subtraction, `(y, x, y, x) - d * stride * (1, 1,
+    -1, -1)`: TFLite's builtin RELU, MUL and SUB, which a full-int8 file
+    keeps in float (`INT8_FLOAT_OPS`) so that pixel coordinates are not
+    rounded to an 8-bit grid.
+
+    Example:
+
+    >>> centres, strides = anchor_points(32, (8,))
+    >>> decode_boxes(tf.ones((1, 16, 4)), centres, strides)[0, 0].numpy().tolist()
+    [-4.0, -4.0, 12.0, 12.0]
     """
-    distances = tf.nn.relu(box_outputs) * location_strides[:, None]
-    left, top, right, bottom = tf.unstack(distances, axis=-1)
-    y, x = centres[:, 0], centres[:, 1]
-    return tf.stack([y - top, x - left, y + bottom, x + right], axis=-1)
+    centres = tf.convert_to_tensor(centres, tf.float32)
+    corners = tf.concat([centres, centres], axis=-1)  # (y, x, y, x), folded into a constant
+    scales = tf.convert_to_tensor(location_strides, tf.float32)[:, None] * _SIGNS
+    return corners - tf.nn.relu(box_outputs) * scales
+
+
+# What a full-int8 file runs in float (see `dlapps.export.tflite.convert`'s `float_ops`):
+# everything after the head's last convolutions. The network stays int8; from the flattening
+# of each level's outputs (RESHAPE, CONCATENATION) on, the decode, the sigmoid, and the ops
+# that cast, rank, gather and slice classes, scores and boxes run in float, so that pixel
+# coordinates and scores are not rounded to an 8-bit grid (~1 pixel, 1/256 of a score) and
+# box distances and logits never share one quantization scale. CAST and MUL also cover the
+# input's uint8 -> float rescale, which the converter folds into the first QUANTIZE.
+INT8_FLOAT_OPS = (
+    "RESHAPE",
+    "CONCATENATION",
+    "STRIDED_SLICE",
+    "RELU",
+    "MUL",
+    "SUB",
+    "LOGISTIC",
+    "REDUCE_MAX",
+    "ARG_MAX",
+    "TOPK_V2",
+    "GATHER",
+    "CAST",
+)
 
 
 def decode_and_suppress(
-    outputs,
+    box_outputs,
+    class_logits,
     centres,
     location_strides,
-    num_classes,
     max_detections=100,
     score_threshold=0.25,
     iou_threshold=0.5,
@@ -138,9 +174,9 @@ def decode_and_suppress(
     distance larger than any box), so NMS never suppresses across classes.
 
     Args:
-        outputs: float `(batch, L, 4 + num_classes)` from the detector.
+        box_outputs: float `(batch, L, 4)` distances from the detector.
+        class_logits: float `(batch, L, num_classes)`.
         centres, location_strides: from `anchor_points`.
-        num_classes: number of classes.
 
     Returns:
         dict of `boxes` `(batch, max_detections, 4)` (ymin, xmin, ymax,
@@ -148,23 +184,23 @@ def decode_and_suppress(
         `scores` `(batch, max_detections)` and `num_detections` float32
         `(batch,)`; rows past `num_detections` are zero.
     """
-    centres = tf.constant(centres)
-    location_strides = tf.constant(location_strides)
-    boxes = decode_boxes(outputs[..., :4], centres, location_strides)
-    probabilities = tf.sigmoid(outputs[..., 4 : 4 + num_classes])
+    boxes = decode_boxes(box_outputs, centres, location_strides)
+    probabilities = tf.sigmoid(class_logits)
     scores = tf.reduce_max(probabilities, axis=-1)
     classes = tf.cast(tf.argmax(probabilities, axis=-1), tf.float32)
-    top_k = min(pre_nms_top_k, int(centres.shape[0]))
+    top_k = min(pre_nms_top_k, int(len(centres)))
     top_scores, top_index = tf.math.top_k(scores, k=top_k)
     top_boxes = tf.gather(boxes, top_index, batch_dims=1)
     top_classes = tf.gather(classes, top_index, batch_dims=1)
-    # Larger than any box (the input side is at most a few thousand pixels).
-    offset = top_classes[..., None] * 4096.0
+    # Larger than any box (the input side is at most a few thousand pixels). Negative and
+    # subtracted: the shift is a MUL and a SUB, ops a full-int8 file keeps in float, and the
+    # shifted boxes stay positive, as `non_max_suppression_padded` wants them.
+    offset = top_classes[..., None] * -4096.0
 
     def one_image(values):
         image_boxes, image_scores, image_offset, image_classes = values
         selected, count = tf.image.non_max_suppression_padded(
-            image_boxes + image_offset,
+            image_boxes - image_offset,
             image_scores,
             max_output_size=max_detections,
             iou_threshold=iou_threshold,

@@ -16,20 +16,25 @@ import tensorflow as tf
 
 from dlapps.export.saved_model import Endpoint
 from dlapps.vision import detection_postprocess as post
-from dlapps.vision.detector import STRIDES
+from dlapps.vision.detector import STRIDES, inference_outputs
 
 
-def detect_function(model, num_classes, image_size, settings):
-    """`images (batch, S, S, 3) uint8 -> detections` in the letterboxed pixels, clipped to them."""
+def detect_function(model, image_size, settings):
+    """`images (batch, S, S, 3) uint8 -> detections` in the letterboxed pixels, clipped to them.
+
+    Decodes from the detector's two separate outputs (box distances and
+    class logits, see `detector.inference_outputs`).
+    """
     centres, location_strides = post.anchor_points(image_size, STRIDES)
+    network = inference_outputs(model)
 
     def detect(images):
-        outputs = model(images, training=False)
+        box_outputs, class_logits = network(images, training=False)
         found = post.decode_and_suppress(
-            outputs,
+            box_outputs,
+            class_logits,
             centres,
             location_strides,
-            num_classes,
             max_detections=settings["max_detections"],
             score_threshold=settings["score_threshold"],
             iou_threshold=settings["iou_threshold"],
@@ -43,7 +48,7 @@ def detect_function(model, num_classes, image_size, settings):
 
 def serving_endpoints(model, labels, image_size, settings):
     """The SavedModel signatures (see the module docstring)."""
-    detect = detect_function(model, len(labels), image_size, settings)
+    detect = detect_function(model, image_size, settings)
     label_table = tf.constant(list(labels))
 
     def on_images(images):
@@ -83,10 +88,10 @@ def serving_endpoints(model, labels, image_size, settings):
     ]
 
 
-def tflite_endpoint(model, num_classes, image_size, settings):
+def tflite_endpoint(model, image_size, settings):
     """The TFLite graph: letterboxed uint8 images -> decode and NMS, builtin ops only."""
     return Endpoint(
         "serving_default",
-        detect_function(model, num_classes, image_size, settings),
+        detect_function(model, image_size, settings),
         [tf.TensorSpec([None, image_size, image_size, 3], tf.uint8, name="images")],
     )

@@ -3,8 +3,8 @@
 A single-stage, anchor-free design in the FCOS/GFL family (Tian et al.
 2019, Li et al. 2020): every location of three feature maps (strides 8, 16
 and 32) predicts one logit per class and four distances to the sides of
-its box. There are no anchor boxes to tune, and the whole post-processing
-is a decode and one NMS (`detection_postprocess`).
+its box (top, left, bottom, right). There are no anchor boxes to tune, and
+the whole post-processing is a decode and one NMS (`detection_postprocess`).
 
 - Backbone: inverted residual blocks (Sandler et al. 2018) with ReLU6,
   from scratch, `width_multiplier` scaling every layer's channels.
@@ -16,7 +16,8 @@ is a decode and one NMS (`detection_postprocess`).
 
 The model takes the letterboxed uint8 image and returns
 `(batch, locations, 4 + classes)` raw outputs: box distances (before ReLU,
-in strides) then class logits.
+in strides) then class logits, the two kept apart up to that last
+concatenation (`inference_outputs` gives them as two tensors).
 """
 
 import math
@@ -36,6 +37,8 @@ DETECTOR_MODELS = {
 }
 PRETRAINED_DETECTORS = ("efficientnet_lite0",)
 _LITE0_FEATURES = ("block4_add", "block10_add", "block15_project_bn")
+BOX_OUTPUTS = "box_outputs"
+CLASS_OUTPUTS = "class_outputs"
 
 # (expansion, channels, repeats, first stride): MobileNetV2 up to stride 32,
 # with a lighter expansion in the high-resolution stages (most of the CPU time).
@@ -175,12 +178,41 @@ def build_detector(
     box_conv = keras.layers.Conv2D(
         4, 1, bias_initializer=keras.initializers.Constant(2.0), name="head_boxes"
     )
-    outputs = []
+    box_outputs, class_outputs = [], []
     for level, feature in zip((3, 4, 5), levels, strict=True):
         y = feature
         for layer in head:
             y = layer(y)
-        merged = keras.layers.Concatenate(name=f"head_out{level}")([box_conv(y), class_conv(y)])
-        outputs.append(keras.layers.Reshape((-1, 4 + num_classes), name=f"flatten{level}")(merged))
-    outputs = keras.layers.Concatenate(axis=1, name="outputs", dtype="float32")(outputs)
+        box_outputs.append(keras.layers.Reshape((-1, 4), name=f"boxes{level}")(box_conv(y)))
+        class_outputs.append(
+            keras.layers.Reshape((-1, num_classes), name=f"classes{level}")(class_conv(y))
+        )
+    # Boxes and class logits stay separate tensors until the very end: their ranges differ
+    # (distances in strides vs logits), and a full-int8 file quantizes each tensor with one
+    # scale (see `inference_outputs`). The training output concatenates them for the loss.
+    box_outputs = keras.layers.Concatenate(axis=1, name=BOX_OUTPUTS)(box_outputs)
+    class_outputs = keras.layers.Concatenate(axis=1, name=CLASS_OUTPUTS)(class_outputs)
+    outputs = keras.layers.Concatenate(axis=-1, name="outputs", dtype="float32")(
+        [box_outputs, class_outputs]
+    )
     return keras.Model(inputs, outputs, name=model)
+
+
+def inference_outputs(detector):
+    """The detector with two outputs: box distances `(batch, L, 4)`, class logits `(batch, L, C)`.
+
+    The same layers and weights as `detector` without its last concatenation:
+    the exported graphs decode from these, so a full-int8 file gives each
+    its own quantization scale instead of one scale for both ranges.
+
+    Example:
+
+    >>> boxes, logits = inference_outputs(build_detector(num_classes=2, image_size=64)).outputs
+    >>> tuple(boxes.shape), tuple(logits.shape)
+    ((None, 84, 4), (None, 84, 2))
+    """
+    return keras.Model(
+        detector.inputs,
+        [detector.get_layer(BOX_OUTPUTS).output, detector.get_layer(CLASS_OUTPUTS).output],
+        name=f"{detector.name}_outputs",
+    )
