@@ -2,9 +2,11 @@
 n-gram blocking, and one small extractive model trained, exported and reloaded."""
 
 import dataclasses
+import functools
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -16,7 +18,7 @@ from scripts import ROOT, load_script
 from dlapps import cli, training
 from dlapps.application import get_application
 from dlapps.errors import UserError
-from dlapps.export import export_model
+from dlapps.export import benchmark, export_model
 from dlapps.translation import decoding, document_data, rouge, seq2seq
 from dlapps.translation.losses import MaskedCrossEntropy
 from dlapps.translation.summarization_app import (
@@ -167,6 +169,17 @@ def test_copy_mechanism_produces_a_source_token_the_generator_cannot():
     assert beams[:, :3].tolist() == expected
 
 
+def test_latency_of_a_slow_call_stops_after_its_time_limit_warmup_included():
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.05)
+
+    assert benchmark.median_latency_ms(slow, warmup=3, repeats=30, max_seconds=0.01) >= 50
+    assert len(calls) == 2  # one warmup call, one timed call
+
+
 def test_no_repeat_ngram_blocking_forbids_only_the_token_that_repeats_a_trigram():
     # Decoded so far: [START] 5 6 7 5 6; the next token goes to position 6.
     tokens = tf.constant([[START_ID, 5, 6, 7, 5, 6, 0, 0], [START_ID, 5, 6, 7, 8, 6, 0, 0]])
@@ -204,7 +217,11 @@ def trained_summarizer(tmp_path_factory):
     spec = dataclasses.replace(
         application.export_spec(result.model, result.data), tflite_formats=("tflite_float32",)
     )
-    report = export_model(spec, config.output, result.metrics)
+    with pytest.MonkeyPatch.context() as patch:
+        # Latency is timed, not tested, here: a few calls, not 30.
+        timed = functools.partial(benchmark.median_latency_ms, warmup=1, repeats=2)
+        patch.setattr(benchmark, "median_latency_ms", timed)
+        report = export_model(spec, config.output, result.metrics)
     return result, Path(report["path"]), report
 
 
