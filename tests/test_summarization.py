@@ -22,8 +22,10 @@ from dlapps.export import benchmark, export_model
 from dlapps.translation import decoding, document_data, rouge, seq2seq
 from dlapps.translation.losses import MaskedCrossEntropy
 from dlapps.translation.summarization_app import (
+    crop_batch,
     encode_documents,
     join_selected,
+    prepare_data,
     select,
     summaries_of,
 )
@@ -276,6 +278,36 @@ def test_predict_cli_and_edge_runner_give_the_saved_models_summary(
     assert summary and summary in printed
     assert cli.main(["predict", str(version), str(tmp_path / "missing.txt")]) == 1
     assert "is not a file" in capsys.readouterr().err
+
+
+def test_a_batch_cut_to_its_longest_document_and_sentence_scores_as_the_full_padding(
+    trained_summarizer,
+):
+    result = trained_summarizer[0]
+    ids = result.data.ids["test"]
+    ids = ids[np.argsort((ids != 0).any(-1).sum(-1))[:4]]  # the shortest documents
+    (cropped,), _ = zip(crop_batch({"sentence_ids": tf.constant(ids)}, tf.zeros(ids.shape[:2])))
+    cropped = cropped["sentence_ids"].numpy()
+    assert cropped.shape[1] < ids.shape[1] or cropped.shape[2] < ids.shape[2]
+    full = result.model({"sentence_ids": ids}).numpy()
+    cut = result.model({"sentence_ids": cropped}).numpy()
+    present = (cropped != 0).any(-1)
+    np.testing.assert_allclose(cut[present], full[:, : cropped.shape[1]][present], atol=1e-5)
+    assert np.ptp(cut[present]) > 0.1  # scores that differ between sentences
+
+
+def test_sentences_read_are_the_fewest_that_hold_the_training_oracle_sentences():
+    # The summary restates the second sentence of each 6-sentence article.
+    articles = [
+        f"Weather {i} is mild. Team {i} won the cup {i}-0. Rain fell. Tickets sold. "
+        "Fans sang. Buses ran late."
+        for i in range(20)
+    ]
+    pairs = [(a, f"Team {i} won the cup {i}-0.") for i, a in enumerate(articles)]
+    data = prepare_data(document_data.split_pairs(pairs, "test", 0), vocabulary_size=300)
+    assert data.max_sentences == 2
+    assert data.ids["train"].shape[1] == 2 and (data.labels["train"][:, 1] == 1).all()
+    assert data.lengths["train_documents_cut"] == len(data.ids["train"])
 
 
 def test_tokenizer_is_translations_wordpiece(trained_summarizer):
