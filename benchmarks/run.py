@@ -792,11 +792,11 @@ def bench_summarization(workdir, settings):
         "seed": seed,
         "split": "unseen test articles",
         "models": models,
-        "real": _summarization_real(workdir, seed, quick),
+        "real": _summarization_real(workdir, seed, quick, settings.figures.parent),
     }
 
 
-def _summarization_real(workdir, seed, quick):
+def _summarization_real(workdir, seed, quick, output):
     """The default extractive run on real texts with real one-line summaries: manual pages.
 
     `dlapps train summarization --data DIR` on a folder in the BBC News
@@ -823,7 +823,7 @@ def _summarization_real(workdir, seed, quick):
     keys = ("rougeL", "scorer_rougeL", "oracle_rougeL", "lead_n", "lead_fallback")
     keys += tuple(f"{k}_{r}" for k in ("lead_n", "lead3") for r in ("rouge1", "rouge2", "rougeL"))
     keys += tuple(f"extractive_{r}" for r in ("rouge1", "rouge2"))
-    return {
+    real = {
         "source": "manual pages: DESCRIPTION -> NAME line (real text, not news)",
         "pages": count,
         **{k: result.metrics[k] for k in keys},
@@ -832,6 +832,10 @@ def _summarization_real(workdir, seed, quick):
         "data": result.report["data"],
         "examples": result.report["evaluation"]["examples"][:3],
     }
+    (output / "summarization_real.json").write_text(
+        json.dumps(real, indent=1, default=str), encoding="utf-8"
+    )
+    return real
 
 
 def bench_multi_worker(workdir, settings):
