@@ -2,9 +2,11 @@
 n-gram blocking, and one small extractive model trained, exported and reloaded."""
 
 import dataclasses
+import functools
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -16,12 +18,14 @@ from scripts import ROOT, load_script
 from dlapps import cli, training
 from dlapps.application import get_application
 from dlapps.errors import UserError
-from dlapps.export import export_model
+from dlapps.export import benchmark, export_model
 from dlapps.translation import decoding, document_data, rouge, seq2seq
 from dlapps.translation.losses import MaskedCrossEntropy
 from dlapps.translation.summarization_app import (
+    crop_batch,
     encode_documents,
     join_selected,
+    prepare_data,
     select,
     summaries_of,
 )
@@ -152,12 +156,14 @@ def test_copy_mechanism_produces_a_source_token_the_generator_cannot():
         copy_mechanism=True,
         generator_vocabulary_size=generator,
     )
-    model.compile(keras.optimizers.Adam(3e-3), loss=MaskedCrossEntropy())
+    # Eagerly: 12 steps of a toy model cost less than tracing the train step
+    # (after them the right token has probability 0.6-0.9 at every step).
+    model.compile(keras.optimizers.Adam(3e-3), loss=MaskedCrossEntropy(), run_eagerly=True)
     model.fit(
         {"source_ids": source, "target_ids": decoder_input.astype("int32")},
         target,
         batch_size=64,
-        epochs=3,
+        epochs=1,
         verbose=0,
     )
     test = np.array([[held_out, 20, 30, 40, 50, 60], [25, held_out, 35, 45, 55, 61]], "int32")
@@ -165,6 +171,17 @@ def test_copy_mechanism_produces_a_source_token_the_generator_cannot():
     assert decoding.greedy_decode(model, test).numpy()[:, :3].tolist() == expected
     beams = decoding.beam_search(model, test, 2, no_repeat_ngram_size=3).numpy()
     assert beams[:, :3].tolist() == expected
+
+
+def test_latency_of_a_slow_call_stops_after_its_time_limit_warmup_included():
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.05)
+
+    assert benchmark.median_latency_ms(slow, warmup=3, repeats=30, max_seconds=0.01) >= 50
+    assert len(calls) == 2  # one warmup call, one timed call
 
 
 def test_no_repeat_ngram_blocking_forbids_only_the_token_that_repeats_a_trigram():
@@ -204,7 +221,11 @@ def trained_summarizer(tmp_path_factory):
     spec = dataclasses.replace(
         application.export_spec(result.model, result.data), tflite_formats=("tflite_float32",)
     )
-    report = export_model(spec, config.output, result.metrics)
+    with pytest.MonkeyPatch.context() as patch:
+        # Latency is timed, not tested, here: a few calls, not 30.
+        timed = functools.partial(benchmark.median_latency_ms, warmup=1, repeats=2)
+        patch.setattr(benchmark, "median_latency_ms", timed)
+        report = export_model(spec, config.output, result.metrics)
     return result, Path(report["path"]), report
 
 
@@ -259,6 +280,36 @@ def test_predict_cli_and_edge_runner_give_the_saved_models_summary(
     assert summary and summary in printed
     assert cli.main(["predict", str(version), str(tmp_path / "missing.txt")]) == 1
     assert "is not a file" in capsys.readouterr().err
+
+
+def test_a_batch_cut_to_its_longest_document_and_sentence_scores_as_the_full_padding(
+    trained_summarizer,
+):
+    result = trained_summarizer[0]
+    ids = result.data.ids["test"]
+    ids = ids[np.argsort((ids != 0).any(-1).sum(-1))[:4]]  # the shortest documents
+    (cropped,), _ = zip(crop_batch({"sentence_ids": tf.constant(ids)}, tf.zeros(ids.shape[:2])))
+    cropped = cropped["sentence_ids"].numpy()
+    assert cropped.shape[1] < ids.shape[1] or cropped.shape[2] < ids.shape[2]
+    full = result.model({"sentence_ids": ids}).numpy()
+    cut = result.model({"sentence_ids": cropped}).numpy()
+    present = (cropped != 0).any(-1)
+    np.testing.assert_allclose(cut[present], full[:, : cropped.shape[1]][present], atol=1e-5)
+    assert np.ptp(cut[present]) > 0.1  # scores that differ between sentences
+
+
+def test_sentences_read_are_the_fewest_that_hold_the_training_oracle_sentences():
+    # The summary restates the second sentence of each 6-sentence article.
+    articles = [
+        f"Weather {i} is mild. Team {i} won the cup {i}-0. Rain fell. Tickets sold. "
+        "Fans sang. Buses ran late."
+        for i in range(20)
+    ]
+    pairs = [(a, f"Team {i} won the cup {i}-0.") for i, a in enumerate(articles)]
+    data = prepare_data(document_data.split_pairs(pairs, "test", 0), vocabulary_size=300)
+    assert data.max_sentences == 2
+    assert data.ids["train"].shape[1] == 2 and (data.labels["train"][:, 1] == 1).all()
+    assert data.lengths["train_documents_cut"] == len(data.ids["train"])
 
 
 def test_tokenizer_is_translations_wordpiece(trained_summarizer):

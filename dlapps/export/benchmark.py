@@ -14,13 +14,18 @@ def median_latency_ms(function, warmup=3, repeats=30, max_seconds=None):
     """Median wall time of `function()` in milliseconds.
 
     Medians resist the noise of a shared machine better than means; the
-    loop stops early after `max_seconds` (default: `$DLAPPS_LATENCY_SECONDS`,
-    else 5) so a slow model cannot stall a run. At least one call is timed.
+    warmup (at least one call) and the loop each stop early after
+    `max_seconds` (default: `$DLAPPS_LATENCY_SECONDS`, else 5), so a slow
+    model (e.g. beam search over a batch of long articles) cannot stall a
+    run. At least one call is timed.
     """
     if max_seconds is None:
         max_seconds = _default_max_seconds()
+    deadline = time.perf_counter() + max_seconds
     for _ in range(warmup):
         function()
+        if time.perf_counter() > deadline:
+            break
     times = []
     deadline = time.perf_counter() + max_seconds
     for _ in range(repeats):

@@ -28,7 +28,11 @@ from dlapps.translation.parallel_data import ParallelData, load_parallel_data, l
 from dlapps.translation.positional_embedding import PositionalEmbedding
 from dlapps.translation.rouge import oracle_labels, rouge_scores, split_sentences
 from dlapps.translation.seq2seq import build_gru_translator, build_transformer, build_translator
-from dlapps.translation.summarization_app import SummarizationApp, SummarizationData
+from dlapps.translation.summarization_app import (
+    SummarizationApp,
+    SummarizationData,
+    extractive_datasets,
+)
 from dlapps.translation.summarization_app import prepare_data as prepare_documents
 from dlapps.translation.tokenizer import (
     SubwordTokenizer,
@@ -53,6 +57,7 @@ __all__ = [
     "SummarizationData",
     "block_repeated_ngrams",
     "build_extractive_scorer",
+    "extractive_datasets",
     "load_documents",
     "oracle_labels",
     "prepare_documents",

@@ -65,9 +65,14 @@ class PointerGenerator(keras.layers.Layer):
         self.gate.build((*x_shape[:-1], 2 * self.hidden_dim))
         self.built = True
 
-    def call(self, x, memory, source_ids):
-        """`x` (batch, target, hidden), `memory` (batch, source, hidden) -> log-probabilities."""
-        scores = keras.ops.matmul(self.query(x), keras.ops.transpose(self.key(memory), (0, 2, 1)))
+    def call(self, x, memory, source_ids, memory_keys=None):
+        """`x` (batch, target, hidden), `memory` (batch, source, hidden) -> log-probabilities.
+
+        `memory_keys`: `self.key(memory)`, if computed already (a decoder
+        computes it once per source, not once per step).
+        """
+        memory_keys = self.key(memory) if memory_keys is None else memory_keys
+        scores = keras.ops.matmul(self.query(x), keras.ops.transpose(memory_keys, (0, 2, 1)))
         scores = scores / keras.ops.sqrt(keras.ops.cast(self.hidden_dim, scores.dtype))
         present = keras.ops.expand_dims(keras.ops.not_equal(source_ids, PAD_ID), 1)
         attention = keras.ops.softmax(keras.ops.where(present, scores, -1e9), axis=-1)

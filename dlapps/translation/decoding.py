@@ -44,6 +44,12 @@ class _Stepper:
             layer for layer in self.decoder.layers if isinstance(layer, TransformerDecoder)
         ]
         self.cached = bool(use_cache and self.blocks)
+        # Projections of the source, made once rather than at every step.
+        self.source_keys_values = (
+            [block.source_keys_values(self.memory) for block in self.blocks] if self.cached else []
+        )
+        head = self.decoder.get_layer("logits")
+        self.copy_keys = head.key(self.memory) if getattr(head, "copies_source", False) else None
 
     def empty_cache(self, rows):
         """One zero `(rows, 2, target_length, heads, key_dim)` tensor per decoder block."""
@@ -74,8 +80,12 @@ class _Stepper:
         x = self.decoder.get_layer("embedding")(last, start_index=index)
         memory_mask = tf.not_equal(self.source_ids, PAD_ID)
         updated = []
-        for block, block_cache in zip(self.blocks, cache, strict=True):
-            x, block_cache = block.call_cached(x, self.memory, memory_mask, block_cache, index)
+        for block, block_cache, keys_values in zip(
+            self.blocks, cache, self.source_keys_values, strict=True
+        ):
+            x, block_cache = block.call_cached(
+                x, self.memory, memory_mask, block_cache, index, keys_values
+            )
             updated.append(block_cache)
         return self.head(x)[:, 0], updated
 
@@ -83,7 +93,7 @@ class _Stepper:
         """The output layer on decoder states (a copy head also reads the source)."""
         layer = self.decoder.get_layer("logits")
         if getattr(layer, "copies_source", False):
-            return layer(x, self.memory, self.source_ids)
+            return layer(x, self.memory, self.source_ids, memory_keys=self.copy_keys)
         return layer(x)
 
 
@@ -113,10 +123,17 @@ def block_repeated_ngrams(log_probs, tokens, index, size):
         matches = tf.logical_and(matches, tf.equal(column, before[:, None]))
     matches = tf.logical_and(matches, index >= prefix)
     banned_ids = tf.gather(tokens, starts + prefix, axis=1)  # (rows, candidates)
-    vocabulary_size = tf.shape(log_probs)[-1]
-    banned = tf.reduce_max(
-        tf.one_hot(banned_ids, vocabulary_size) * tf.cast(matches, tf.float32)[..., None], axis=1
+    matches = tf.broadcast_to(matches, tf.shape(banned_ids))
+    # A segment sum over (row, token id), not a one-hot (rows x candidates x
+    # vocabulary floats, most of a beam step's time); TFLite: UNSORTED_SEGMENT_SUM.
+    rows, vocabulary_size = tf.shape(log_probs)[0], tf.shape(log_probs)[1]
+    segments = banned_ids + tf.range(rows)[:, None] * vocabulary_size
+    banned = tf.math.unsorted_segment_sum(
+        tf.reshape(tf.cast(matches, tf.float32), [-1]),
+        tf.reshape(segments, [-1]),
+        rows * vocabulary_size,
     )
+    banned = tf.reshape(banned, tf.shape(log_probs))
     return tf.where(banned > 0, NEGATIVE_INFINITY, log_probs)
 
 

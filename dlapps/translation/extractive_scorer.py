@@ -45,6 +45,53 @@ class MaskedBinaryCrossEntropy(keras.losses.Loss):
         )
 
 
+@keras.saving.register_keras_serializable(package="dlapps")
+class SentenceRows(keras.layers.Layer):
+    """`(batch, sentences, tokens)` ids -> `(batch * sentences, tokens)`: a row per sentence."""
+
+    def call(self, ids):
+        return tf.reshape(ids, tf.stack([-1, tf.shape(ids)[-1]]))
+
+    def compute_output_shape(self, ids_shape):
+        return (None, ids_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="dlapps")
+class SentencePositions(keras.layers.Layer):
+    """Regroups sentence vectors by document and adds each sentence's position embedding.
+
+    `(batch * sentences, hidden)` vectors and the `(batch, sentences, tokens)`
+    ids they came from -> `(batch, sentences, hidden)`.
+
+    Args:
+        max_sentences: the most sentences a document has (positions learned).
+        hidden_dim: width of the sentence vectors.
+    """
+
+    def __init__(self, max_sentences, hidden_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.max_sentences = max_sentences
+        self.hidden_dim = hidden_dim
+        self.positions = keras.layers.Embedding(max_sentences, hidden_dim, name="positions")
+
+    def build(self, vectors_shape, ids_shape=None):
+        self.positions.build((None,))
+        self.built = True
+
+    def call(self, vectors, ids):
+        shape = tf.shape(ids)
+        grouped = tf.reshape(vectors, tf.stack([shape[0], shape[1], self.hidden_dim]))
+        return grouped + self.positions(tf.range(shape[1]))[None]
+
+    def compute_output_shape(self, vectors_shape, ids_shape=None):
+        return (ids_shape[0], ids_shape[1], self.hidden_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(max_sentences=self.max_sentences, hidden_dim=self.hidden_dim)
+        return config
+
+
 def build_extractive_scorer(
     vocabulary_size,
     max_sentences,
@@ -66,8 +113,11 @@ def build_extractive_scorer(
     """
     if hidden_dim % num_heads:
         raise ValueError(f"hidden_dim {hidden_dim} is not divisible by num_heads {num_heads}")
-    ids = keras.Input((max_sentences, sentence_length), dtype="int32", name="sentence_ids")
-    tokens = keras.ops.reshape(ids, (-1, sentence_length))
+    # Any number of sentences and tokens up to the maxima: a training batch is
+    # cut to its own longest document and sentence (padding is masked, so the
+    # scores do not change); the exported signatures take the full maxima.
+    ids = keras.Input((None, None), dtype="int32", name="sentence_ids")
+    tokens = SentenceRows(name="sentence_rows")(ids)
     token_mask = keras.ops.not_equal(tokens, PAD_ID)
     x = PositionalEmbedding(vocabulary_size, sentence_length, hidden_dim, name="embedding")(tokens)
     x = keras.layers.Dropout(dropout)(x)
@@ -79,12 +129,8 @@ def build_extractive_scorer(
     pooled = keras.ops.sum(x * weights, axis=1) / keras.ops.maximum(
         keras.ops.sum(weights, axis=1), 1.0
     )
-    sentences = keras.ops.reshape(pooled, (-1, max_sentences, hidden_dim))
     sentence_mask = keras.ops.any(keras.ops.not_equal(ids, PAD_ID), axis=-1)
-    positions = keras.layers.Embedding(max_sentences, hidden_dim, name="sentence_positions")(
-        keras.ops.arange(max_sentences)[None]
-    )
-    y = sentences + positions
+    y = SentencePositions(max_sentences, hidden_dim, name="sentence_positions")(pooled, ids)
     y = TransformerEncoder(hidden_dim, num_heads, intermediate_dim, dropout, name="document_block")(
         y, sentence_mask
     )

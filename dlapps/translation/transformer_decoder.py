@@ -53,7 +53,19 @@ class TransformerDecoder(keras.layers.Layer):
         attended = self.self_attention(x, x, use_causal_mask=True, training=training)
         return self._attend_to_source(x, attended, memory, memory_mask, training)
 
-    def call_cached(self, x, memory, memory_mask, cache, index):
+    def source_keys_values(self, memory):
+        """The cross-attention's keys and values of `memory`, for `call_cached`.
+
+        The source does not change while a sentence is decoded, so a decoder
+        projects it once rather than at every step (the largest part of a
+        step's work for long sources, such as the articles a summarizer reads).
+        """
+        return (
+            self.cross_attention._key_dense(memory),
+            self.cross_attention._value_dense(memory),
+        )
+
+    def call_cached(self, x, memory, memory_mask, cache, index, source_keys_values=None):
         """One decoding step with a key/value cache (inference only).
 
         The causal self-attention of position `index` needs the keys and
@@ -67,6 +79,8 @@ class TransformerDecoder(keras.layers.Layer):
             cache: `(batch, 2, max_length, num_heads, key_dim)`, keys and
                 values of the earlier positions (zeros elsewhere).
             index: scalar int, the position of `x`.
+            source_keys_values: `source_keys_values(memory)`, if computed
+                already (else computed here).
 
         Returns:
             `(output (batch, 1, hidden_dim), updated cache)`.
@@ -82,13 +96,23 @@ class TransformerDecoder(keras.layers.Layer):
         mask = keras.ops.broadcast_to(seen[None, None], (keras.ops.shape(x)[0], 1, length))
         attended, _ = attention._compute_attention(query, keys, values, mask, training=False)
         attended = attention._output_dense(attended)
-        output = self._attend_to_source(x, attended, memory, memory_mask, training=False)
+        output = self._attend_to_source(
+            x, attended, memory, memory_mask, False, source_keys_values or ()
+        )
         return output, keras.ops.stack([keys, values], axis=1)
 
-    def _attend_to_source(self, x, attended, memory, memory_mask, training):
+    def _attend_to_source(self, x, attended, memory, memory_mask, training, keys_values=()):
         x = self.self_attention_norm(x + self.dropout_layer(attended, training=training))
         mask = keras.ops.expand_dims(memory_mask, axis=1)  # (batch, 1, source)
-        attended = self.cross_attention(x, memory, attention_mask=mask, training=training)
+        if keys_values:
+            # What MultiHeadAttention's call does, on keys and values projected before.
+            cross = self.cross_attention
+            attended, _ = cross._compute_attention(
+                cross._query_dense(x), *keys_values, mask, training=False
+            )
+            attended = cross._output_dense(attended)
+        else:
+            attended = self.cross_attention(x, memory, attention_mask=mask, training=training)
         x = self.cross_attention_norm(x + self.dropout_layer(attended, training=training))
         transformed = self.projection(self.hidden(x))
         return self.ffn_norm(x + self.dropout_layer(transformed, training=training))
