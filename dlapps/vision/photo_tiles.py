@@ -84,16 +84,22 @@ def write_photo_tiles_folder(directory, tiles_per_class=20, classes=None, seed=0
         tile_height, tile_width = height // rows, width // columns
         (directory / class_name).mkdir(parents=True, exist_ok=True)
         cells = [(r, c) for r in range(rows) for c in range(columns)][:tiles_per_class]
-        for index, (row, column) in enumerate(cells):
-            tile = photograph[
-                row * tile_height : (row + 1) * tile_height,
-                column * tile_width : (column + 1) * tile_width,
-            ]
-            scale = rng.uniform(0.7, 1.3)
-            size = (max(16, int(tile_width * scale)), max(16, int(tile_height * scale)))
-            image = Image.fromarray(tile).resize(size, Image.BILINEAR)
-            image.save(directory / class_name / f"{index}.{('jpg', 'png')[index % 2]}")
+        for index, cell in enumerate(cells):
+            path = directory / class_name / f"{index}.{('jpg', 'png')[index % 2]}"
+            _save_tile(photograph, cell, (tile_height, tile_width), rng, path)
     return directory
+
+
+def _save_tile(photograph, cell, tile_shape, rng, path):
+    """Saves the grid cell `(row, column)` of `photograph`, scaled to a random 70-130%."""
+    (row, column), (tile_height, tile_width) = cell, tile_shape
+    tile = photograph[
+        row * tile_height : (row + 1) * tile_height,
+        column * tile_width : (column + 1) * tile_width,
+    ]
+    scale = rng.uniform(0.7, 1.3)
+    size = (max(16, int(tile_width * scale)), max(16, int(tile_height * scale)))
+    Image.fromarray(tile).resize(size, Image.BILINEAR).save(path)
 
 
 def _grid(height, width, left, right):
@@ -139,14 +145,7 @@ def write_photo_tiles_split(directory, train_per_class=20, test_per_class=30, cl
         ):
             cells = [(r, first_column + c) for c in range(columns) for r in range(rows)][:count]
             (directory / split / class_name).mkdir(parents=True, exist_ok=True)
-            for index, (row, column) in enumerate(cells):
-                tile = photograph[
-                    row * tile_height : (row + 1) * tile_height,
-                    column * tile_width : (column + 1) * tile_width,
-                ]
-                scale = rng.uniform(0.7, 1.3)
-                size = (max(16, int(tile_width * scale)), max(16, int(tile_height * scale)))
-                image = Image.fromarray(tile).resize(size, Image.BILINEAR)
+            for index, cell in enumerate(cells):
                 path = directory / split / class_name / f"{index}.{('jpg', 'png')[index % 2]}"
-                image.save(path)
+                _save_tile(photograph, cell, (tile_height, tile_width), rng, path)
     return directory / "train", directory / "test"
