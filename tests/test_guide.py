@@ -39,6 +39,7 @@ def test_every_python_block_in_the_guide_runs(tmp_path, monkeypatch):
     printed = output.getvalue()
     # What the text around the blocks says they print.
     assert "['hello']" in printed
+    assert "['kat']\n['cat']" in printed  # the language model fixes the spelling
     assert "positions 0-5 unchanged: True" in printed
     assert "positions 6-11 changed:  True" in printed
     assert "eight generated 7s: (8, 16, 16, 1) uint8" in printed

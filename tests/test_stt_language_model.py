@@ -164,3 +164,12 @@ def test_weights_are_tuned_on_the_given_split_and_the_best_decoder_is_the_defaul
     assert load_decoder(tmp_path, {"decoder": "greedy"})(logits) == ["my kat is black"]
     with pytest.raises(UserError, match="--decoder lm needs the language model files"):
         load_decoder(tmp_path / "elsewhere", {"decoder": "lm"})
+
+
+def test_a_short_history_keeps_all_of_its_context_in_a_high_order_model():
+    # The spelling model is a 5-gram over letters: after "<s> c a" the whole
+    # three-token context counts, not only the last letter.
+    model = NgramLanguageModel.fit(["c a t", "c a b", "b a d", "m a d", "d a d"], order=5)
+    full = model.log_prob("t", ("<s>", "c", "a"))
+    assert full == model.log_prob("t", ("x", "<s>", "c", "a"))  # longer history: cut to 4
+    assert full > model.log_prob("t", ("a",)) + 0.1  # "c a" makes "t" likelier than "a" alone

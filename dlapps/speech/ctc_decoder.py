@@ -209,7 +209,7 @@ class CTCDecoder:
                         log_p += total
                         extensions.append((log_p + charged, prefix, index, log_p))
             if len(extensions) > 2 * self.beam_width:
-                # Only the likeliest new prefixes are scored (the rest could not stay).
+                # Only the likeliest new prefixes are scored (the rest are unlikely to stay).
                 extensions.sort(reverse=True)
                 extensions = extensions[: 2 * self.beam_width]
             for _, prefix, index, log_p in extensions:

@@ -3,7 +3,7 @@
 Built from training text, saved as an ARPA file (the plain-text format
 that SRILM, KenLM and most speech decoders read), and queried for
 `log p(word | previous words)`. The speech-to-text decoder
-(`ctc_prefix_search`) adds it to the acoustic score of each word a beam
+(`ctc_decoder.CTCDecoder`) adds it to the acoustic score of each word a beam
 completes ("shallow fusion"); the same class over the letters of words
 spells the words the word model has never seen.
 
@@ -117,7 +117,7 @@ class NgramLanguageModel:
         if (word,) not in entries:
             word = UNKNOWN
         # A context holding an unknown word is in no table: it backs off like <unk>.
-        history = history[len(history) - self.order + 1 :] if self.order > 1 else ()
+        history = tuple(history)[max(0, len(history) - self.order + 1) :] if self.order > 1 else ()
         total = 0.0
         for start in range(len(history) + 1):
             context = history[start:]

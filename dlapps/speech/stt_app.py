@@ -176,12 +176,15 @@ class SpeechToTextApp(Application):
             decoder `predict` uses by default (the best of them on
             validation) and the whole grid.
         """
-        key = (id(model), id(data))
-        if getattr(self, "_tuned", (None,))[0] != key:
+        # Kept for the model and data objects themselves (not their ids, which
+        # Python reuses once an object is freed).
+        tuned = getattr(self, "_tuned", None)
+        if tuned is None or tuned[0] is not model or tuned[1] is not data:
             clips, texts = data.validation
             decoder = build_decoder(data.train[1])
-            self._tuned = (key, *tune_decoder(decoder, predict_logits(model, clips), texts))
-        return self._tuned[1:]
+            tuned = (model, data, *tune_decoder(decoder, predict_logits(model, clips), texts))
+            self._tuned = tuned
+        return tuned[2:]
 
     def export_spec(self, model, data):
         # Parity clips: test clips that fit the TFLite files' fixed length, padded to it.
