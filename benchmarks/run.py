@@ -2378,7 +2378,7 @@ def bench_detection_folder(workdir, settings):
         epochs=1 if settings.quick else None,
         workdir=f"{workdir}/runs_folder",
         export=False,
-        # Shorter than the default 540 s: one heavy run shared by the machine's helpers.
+        # Shorter than the default 800 s budget: one heavy run shared by the machine's helpers.
         time_budget=60 if settings.quick else 300,
     )
     return {

@@ -19,6 +19,7 @@ import importlib.util
 import math
 import numbers
 import pathlib
+import statistics
 import sys
 import time
 import warnings
@@ -38,12 +39,16 @@ class TimeBudget(keras.callbacks.Callback):
     returns normally. The budget is therefore a target, not a hard limit: the
     overshoot is one batch plus the end of that epoch.
 
-    A budget is a safety net, not the schedule: from the second epoch of
-    a `fit` on, the callback estimates how many of the planned epochs the
-    budget leaves room for (from the mean epoch time so far). When that is
-    fewer than planned, training stops after the last epoch that fits, and
-    a `schedule` (`dlapps.optimizers.EndsWithTraining`) is told to end
-    there, so the learning rate still anneals fully.
+    A budget is a safety net, not the schedule: once a `fit` has run two
+    epochs after its first (which also traces and compiles), the callback
+    estimates how many of the planned epochs the budget leaves room for,
+    from the lower median of those steady epochs' times, so one epoch slowed
+    by another process on the machine does not shorten the plan; two do.
+    When fewer epochs fit than planned, training stops after the last epoch
+    that fits, and a `schedule` (`dlapps.optimizers.EndsWithTraining`) is
+    told to end there, so the learning rate still anneals fully. The plan
+    only ever shrinks (the schedule has been told where to end), and the
+    budget itself still stops the run mid-epoch if the pace drops later.
 
     After `fit` returns, `stopped_early` tells whether the budget ended the
     run, `elapsed` holds the seconds the run took, and `planned_end` the
@@ -111,13 +116,15 @@ class TimeBudget(keras.callbacks.Callback):
         if self.stopped_early or self._epoch_start is None:
             return
         self._epoch_seconds.append(time.monotonic() - self._epoch_start)
-        if len(self._epoch_seconds) < 2:
-            return  # the first epoch of a fit also traces and compiles
+        # The first epoch of a fit also traces and compiles; the ones after it show the
+        # steady pace. The lower median of two or more ignores one slow outlier.
+        steady = self._epoch_seconds[1:]
+        if len(steady) < 2:
+            return
         planned = (self.params or {}).get("epochs")
         if not planned:
             return
-        # Epochs after the first show the steady pace.
-        epoch_seconds = sum(self._epoch_seconds[1:]) / len(self._epoch_seconds[1:])
+        epoch_seconds = statistics.median_low(steady)
         fits = epoch + 1 + int((self.seconds - self.elapsed) // epoch_seconds)
         if fits < min(planned, self.planned_end or planned):
             self.planned_end = fits

@@ -293,3 +293,21 @@ def test_time_budget_ends_the_cosine_schedule_where_training_ends():
     assert budget.planned_end == epochs and budget.stopped_early
     # Cut at its planned 100 epochs, a cosine would still be near 0.1 here.
     assert float(schedule(model.optimizer.iterations)) < 1e-3
+
+
+def test_time_budget_does_not_shorten_the_plan_for_one_slow_epoch():
+    class OneSlowEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(2.0 if epoch == 1 else 0.1)  # another job took the CPU for a while
+
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    budget = TimeBudget(6.0, verbose=0)
+    history = model.fit(
+        x, y, batch_size=16, epochs=6, callbacks=[OneSlowEpoch(), budget], verbose=0
+    )
+    # Projected from epoch 1 alone, no further epoch would have fitted after it.
+    assert len(history.epoch) == 6
+    assert budget.planned_end is None and not budget.stopped_early

@@ -111,7 +111,7 @@ class FacesApp(Application):
         "learning_rate": 3e-3,
         "schedule": "cosine",
         "warmup_epochs": 1,
-        "time_budget": 600,
+        "time_budget": 900,
         # The validation loss is on held-out photos of the training people.
         "monitor": "val_loss",
         "monitor_mode": "min",

@@ -69,7 +69,7 @@ class SpeechToTextApp(Application):
         "monitor": "val_loss",
         "monitor_mode": "min",
         "patience": 6,
-        "time_budget": 2400,
+        "time_budget": 4500,
     }
 
     def add_arguments(self, parser):

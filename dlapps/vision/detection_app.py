@@ -110,7 +110,7 @@ class DetectionApp(Application):
         "monitor_mode": "min",
         "patience": 10,
         # A safety net: `make demo` trains every app, bounded to 9 minutes on 2 cores.
-        "time_budget": 540,
+        "time_budget": 800,
     }
 
     def training_defaults(self, config):
