@@ -1253,7 +1253,10 @@ def _app_rows(results):
             {**f, "quality": f"WER {f['wer']:.3f}", "parity": f"{f['max_abs_diff']:.1e}"}
             for f in stt["files"]
         ]
-        rows.append(("speech_stt", f"WER {stt['wer']:.3f}, CER {stt['cer']:.3f}", stt, files))
+        quality = f"WER {stt['wer']:.3f}, CER {stt['cer']:.3f}"
+        if "lm_wer" in stt:
+            quality += f" greedy; WER {stt['lm_wer']:.3f} with the language model"
+        rows.append(("speech_stt", quality, stt, files))
     if "translation" in results:
         model = results["translation"]["models"]["transformer"]
         files = [
