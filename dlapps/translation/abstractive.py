@@ -70,16 +70,20 @@ def encode_articles(articles, tokenizer, source_length=None):
     from dlapps.translation.summarization_app import SENTENCE_CHARACTERS
 
     articles = tf.convert_to_tensor(articles, tf.string)
+    # The blanks below are cut from the last article.
+    tf.debugging.assert_positive(tf.size(articles), "give at least one article")
     found = sentence_splitter.sentence_offsets(articles, SENTENCE_CHARACTERS)
     cut = sentence_splitter.substrings(
-        articles, found.row_splits, found.starts, found.cut_ends, blank=True
+        articles, found.row_splits, found.starts, found.cut_ends, blanks=2
     )
     count = tf.shape(found.starts)[0]
-    # Pair j: sentence j, a space, sentence j + 1 (the blank after the last one).
+    # Pair j: sentence j, a space, sentence j + 1 (or a blank); two blanks
+    # at the end, so that the row is never shorter than an n-gram (which
+    # crashes tensorflow-text's kernel).
     pairs = tf_text.ngrams(
         tf.RaggedTensor.from_row_splits(
-            cut, tf.cast(tf.stack([0, count + 1]), tf.int64), validate=False
-        ),  # one row: every sentence, then the blank
+            cut, tf.cast(tf.stack([0, count + 2]), tf.int64), validate=False
+        ),
         2,
         reduction_type=tf_text.Reduction.STRING_JOIN,
         string_separator=" ",
@@ -92,7 +96,8 @@ def encode_articles(articles, tokenizer, source_length=None):
     starts = tf.where(later, before, 0)
     ends = starts + lengths + tf.cast(later, tf.int32)
     # Sentences before pair k: those before k, and sentence k if it is a later one.
-    splits = tf.range(count + 1) + tf.cast(tf.concat([later, [False]], 0), tf.int32)
+    splits = tf.minimum(tf.range(count + 2), count)
+    splits += tf.cast(tf.concat([later, [False, False]], 0), tf.int32)
     pieces = sentence_splitter.substrings(pairs, tf.cast(splits, tf.int64), starts, ends)
     tokens = tokenizer.tokenize(pieces)
     document_splits = tf.gather(tokens.row_splits, found.row_splits)

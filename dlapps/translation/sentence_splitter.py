@@ -56,11 +56,13 @@ class SentenceOffsets:
 
 
 def _previous(values, fill):
-    return tf.concat([tf.fill([1], fill), values[:-1]], 0)
+    """values shifted one place later, `fill` first (no bytes: none)."""
+    return tf.concat([tf.fill([1], fill), values], 0)[: tf.shape(values)[0]]
 
 
 def _next(values, fill):
-    return tf.concat([values[1:], tf.fill([1], fill)], 0)
+    """values shifted one place earlier, `fill` last (no bytes: none)."""
+    return tf.concat([values, tf.fill([1], fill)], 0)[1:]
 
 
 def _any_of(values, codes):
@@ -153,18 +155,18 @@ def sentence_offsets(documents, max_characters=None):
     return SentenceOffsets(tf.cast(row_splits, tf.int64), local_starts, local_ends, cut_ends, index)
 
 
-def substrings(documents, row_splits, starts, ends, blank=False):
+def substrings(documents, row_splits, starts, ends, blanks=0):
     """The byte ranges `starts:ends` of each document: tf.string `(sentences,)`.
 
-    With `blank`, one empty string is added at the end (a gather target for
-    "no sentence"; there must be at least one document).
+    `blanks` empty strings are added at the end (gather targets for "no
+    sentence"), cut from the last document (of which there must be one).
     """
     import tensorflow_text as tf_text
 
-    if blank:
-        zero = tf.zeros([1], starts.dtype)
+    if blanks:
+        zero = tf.zeros([blanks], starts.dtype)
         starts, ends = tf.concat([starts, zero], 0), tf.concat([ends, zero], 0)
-        row_splits = tf.concat([row_splits[:-1], row_splits[-1:] + 1], 0)
+        row_splits = tf.concat([row_splits[:-1], row_splits[-1:] + blanks], 0)
     ragged = tf_text.ByteSplitter().split_by_offsets(
         documents,
         tf.RaggedTensor.from_row_splits(starts, row_splits, validate=False),

@@ -155,13 +155,14 @@ def join_selected(documents, found, selected):
     count = selected.shape[1]
     splits = tf.cast(found.row_splits, tf.int32)
     flat = sentence_splitter.substrings(
-        documents, found.row_splits, found.starts, found.ends, blank=True
+        documents, found.row_splits, found.starts, found.ends, blanks=1
     )
     lengths = tf.concat([found.ends - found.starts, tf.zeros([1], tf.int32)], 0)
     chosen = selected >= 0
     index = tf.where(chosen, splits[:-1, None] + selected, splits[-1])  # the blank: none
     rows = tf.shape(selected, out_type=tf.int64)[0]
-    # Rows as a RaggedTensor: tensorflow-text's dense STRING_JOIN kernel crashes on 100+ rows.
+    # Rows as a RaggedTensor: tensorflow-text 2.21's dense STRING_JOIN kernel crashes
+    # (segmentation fault) on 100 rows of 3.
     picked = tf.RaggedTensor.from_row_splits(
         tf.gather(flat, tf.reshape(index, [-1])), tf.range(rows + 1) * count, validate=False
     )
