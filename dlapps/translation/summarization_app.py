@@ -689,10 +689,11 @@ class SummarizationApp(Application):
             same = np.all(np.asarray(ids) == reference, axis=1)
             return {"identical_to_keras": float(np.mean(same)), "documents_compared": len(same)}
 
+        serving = Endpoint("serving_default", summarize, articles_spec)
         return ExportSpec(
             app=self.name,
             model=model,
-            serving=[Endpoint("serving_default", summarize, articles_spec)],
+            serving=[serving],
             tflite=Endpoint("serving_default", lambda ids: {"summary_ids": decoder(ids)}, ids_spec),
             output_key="summary_ids",
             test_inputs={"articles": np.array(articles, dtype=object)},
@@ -703,8 +704,8 @@ class SummarizationApp(Application):
             representative_data=None,
             labels=tokenizer.vocabulary,
             tflite_formats=TFLITE_FORMATS,
-            # The same graph, strings in and out, with tensorflow-text's TFLite ops.
-            text_ops_tflite=Endpoint("serving_default", summarize, articles_spec),
+            # The SavedModel's graph, strings in and out, with tensorflow-text's TFLite ops.
+            text_ops_tflite=serving,
             files={"vocabulary.txt": "\n".join(tokenizer.vocabulary) + "\n"},
             inputs={
                 "articles": {
@@ -765,10 +766,11 @@ class SummarizationApp(Application):
             same = np.all(np.asarray(selected) == reference, axis=1)
             return {"identical_to_keras": float(np.mean(same)), "documents_compared": len(same)}
 
+        serving = Endpoint("serving_default", summarize, articles_spec)
         return ExportSpec(
             app=self.name,
             model=model,
-            serving=[Endpoint("serving_default", summarize, articles_spec)],
+            serving=[serving],
             tflite=Endpoint("serving_default", select_ids, ids_spec),
             output_key="selected",
             test_inputs={"articles": np.array(articles, dtype=object)},
@@ -779,8 +781,8 @@ class SummarizationApp(Application):
             representative_data=None,
             labels=tokenizer.vocabulary,
             tflite_formats=TFLITE_FORMATS,
-            # The same graph, strings in and out, with tensorflow-text's TFLite ops.
-            text_ops_tflite=Endpoint("serving_default", summarize, articles_spec),
+            # The SavedModel's graph, strings in and out, with tensorflow-text's TFLite ops.
+            text_ops_tflite=serving,
             files={"vocabulary.txt": "\n".join(tokenizer.vocabulary) + "\n"},
             inputs={
                 "articles": {
