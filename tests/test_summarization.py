@@ -18,8 +18,15 @@ from scripts import ROOT, load_script
 from dlapps import cli, training
 from dlapps.application import get_application
 from dlapps.errors import UserError
-from dlapps.export import benchmark, export_model
-from dlapps.translation import decoding, document_data, rouge, seq2seq
+from dlapps.export import benchmark, export_model, tflite
+from dlapps.translation import (
+    abstractive,
+    decoding,
+    document_data,
+    rouge,
+    sentence_splitter,
+    seq2seq,
+)
 from dlapps.translation.losses import MaskedCrossEntropy
 from dlapps.translation.summarization_app import (
     crop_batch,
@@ -82,6 +89,63 @@ def test_sentences_split_the_same_in_graph_in_python_and_on_the_edge():
     ]
     assert in_graph == [rouge.split_sentences_python(d) for d in documents]
     assert in_graph == [edge.split_sentences(d) for d in documents]
+
+
+def test_the_byte_level_split_in_graph_matches_the_regular_expressions_on_odd_text():
+    # sentence_splitter re-expresses the rule on bytes (for TFLite): random
+    # runs of marks, closers, every kind of white space, the separator byte
+    # and multi-byte characters must split exactly as the regexes do.
+    rng = np.random.default_rng(0)
+    alphabet = [*"ab .!?\"')]\n\t\r \x0b\x0c\x1e", "é", "日本", "Z"]
+    documents = ["", "   ", "One.", "x" * 450 + " é" * 300 + ". B"] + [
+        "".join(rng.choice(alphabet, size=rng.integers(0, 40))) for _ in range(1500)
+    ]
+    want = [rouge.split_sentences_python(d) for d in documents]
+    assert sum(len(w) > 1 for w in want) > 500  # many documents have several sentences
+    split = sentence_splitter.split_sentences(tf.constant(documents))
+    assert [[s.decode() for s in d] for d in split.to_list()] == want
+    for batch in ([], ["", " \n "]):  # no bytes at all
+        assert sentence_splitter.split_sentences(tf.constant(batch, tf.string)).to_list() == [
+            [] for _ in batch
+        ]
+    cut = sentence_splitter.split_sentences(tf.constant(documents), max_characters=400)
+    assert [[s.decode() for s in d] for d in cut.to_list()] == [[s[:400] for s in w] for w in want]
+
+
+def test_abstractive_article_ids_are_the_same_in_tflite_as_in_tensorflow():
+    # The abstractive model's strings TFLite reads articles with the graph below:
+    # sentences split on bytes, all but a document's first with a space before it.
+    documents = [
+        'Tarvo won 3-1. "Great," said Anja!\nRain fell (again). Fans left.',
+        "",
+        "One sentence without an end",
+        "Rovers lost. Kelmi won 2-0.",
+    ]
+    sentences = [rouge.split_sentences_python(d) for d in documents]
+    tokenizer = SubwordTokenizer.build([s for d in sentences for s in d], 200)
+    want = [
+        [i for k, s in enumerate(d) for i in tokenizer.tokenize([(" " if k else "") + s])[0]]
+        for d in sentences
+    ]
+    assert abstractive.encode_articles(tf.constant(documents), tokenizer).to_list() == want
+
+    spec = [tf.TensorSpec([None], tf.string, name="articles")]
+
+    @tf.function(input_signature=spec, autograph=False)  # no control flow: trace it fast
+    def encode(articles):
+        return {"ids": abstractive.encode_articles(articles, tokenizer, 40)}
+
+    # tflite.convert's settings (builtins + tensorflow-text's ops), without a SavedModel on disk.
+    module = tf.Module()
+    module.encode = encode
+    function = encode.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = True
+    lite = tflite.TFLiteModel(converter.convert())
+    ids = lite({"articles": documents})["ids"]
+    np.testing.assert_array_equal(ids, encode(tf.constant(documents))["ids"].numpy())
+    assert [list(row[row != 0]) for row in ids] == [w[:40] for w in want]
 
 
 def write(path, text):
@@ -237,7 +301,8 @@ def test_extractive_model_beats_nothing_trivially_and_exports_agree_with_keras(t
     for export in report["exports"]:
         assert export["identical_to_keras"] == 1.0, export["format"]
         assert export["metrics"]["rougeL"] == pytest.approx(metrics["rougeL"])
-    assert {"saved_model", "tflite_float32"} == {e["format"] for e in report["exports"]}
+    formats = {e["format"] for e in report["exports"]}
+    assert {"saved_model", "tflite_float32", "tflite_strings"} == formats
 
 
 def test_saved_model_loads_in_a_fresh_process_with_tensorflow_and_tf_text_only(trained_summarizer):
@@ -258,11 +323,14 @@ def test_saved_model_loads_in_a_fresh_process_with_tensorflow_and_tf_text_only(t
     ).stdout
     summaries = json.loads(output.strip().splitlines()[-1])
     tokenizer, data = result.data.tokenizer, result.data
-    ids, sentences = encode_documents(
-        tf.constant(articles), tokenizer, data.max_sentences, data.sentence_length
+    found = sentence_splitter.sentence_offsets(tf.constant(articles), 400)
+    ids, _ = encode_documents(
+        tf.constant(articles), tokenizer, data.max_sentences, data.sentence_length, found
     )
     selected = select(result.model({"sentence_ids": ids}), ids, data.selection)
-    keras_summaries = [s.decode() for s in join_selected(sentences, selected).numpy()]
+    keras_summaries = [
+        s.decode() for s in join_selected(tf.constant(articles), found, selected).numpy()
+    ]
     assert summaries == keras_summaries
     assert summaries == summaries_of(data.sentences["test"][:3], selected.numpy())
     assert all(len(s) < len(a) and s for s, a in zip(summaries, articles, strict=True))
@@ -280,6 +348,34 @@ def test_predict_cli_and_edge_runner_give_the_saved_models_summary(
     assert summary and summary in printed
     assert cli.main(["predict", str(version), str(tmp_path / "missing.txt")]) == 1
     assert "is not a file" in capsys.readouterr().err
+    with pytest.raises(edge.EdgeError, match="takes strings and needs tensorflow-text"):
+        edge.summarize(version / "summarization_strings.tflite", [article.read_text()])
+
+
+def test_strings_tflite_gives_the_saved_models_summaries_with_builtin_and_tf_text_ops(
+    trained_summarizer, tmp_path, capsys
+):
+    result, version, _ = trained_summarizer
+    strings_file = version / "summarization_strings.tflite"
+    ops = tflite.op_names(strings_file.read_bytes())
+    custom = {op for op in ops if not op.isupper()}
+    assert custom <= {
+        "TFText>ByteSplitWithOffsets",
+        "TFText>ByteSplitByOffsets",
+        "TFText>NgramsStringJoin",
+        "FastWordpieceTokenizeWithOffsets",
+        "RaggedTensorToTensor",
+    }, custom  # no Flex op, no StaticRegexReplace
+    articles = result.data.documents.test[0]
+    articles = [*articles, "", "  \n ", "One line without an end"]
+    signature = tf.saved_model.load(str(version)).signatures["serving_default"]
+    saved = signature(articles=tf.constant(articles))["summaries"].numpy().tolist()
+    lite = tflite.TFLiteModel(strings_file).run_batched({"articles": articles}, 64)["summaries"]
+    assert lite.tolist() == saved
+    assert sum(bool(s) for s in saved) >= len(articles) - 2  # real summaries, not blanks
+    article = write(tmp_path / "article.txt", articles[1])
+    assert cli.main(["predict", str(strings_file), str(article)]) == 0
+    assert saved[1].decode() in capsys.readouterr().out
 
 
 def test_a_batch_cut_to_its_longest_document_and_sentence_scores_as_the_full_padding(

@@ -69,7 +69,8 @@ class ExportSpec:
             difference ("max_abs_diff").
         text_ops_tflite: an endpoint also converted as float32 TFLite with
             tensorflow-text's custom ops (strings in and out), written as
-            `<app>_strings.tflite` and measured on `test_inputs`.
+            `<app>_strings.tflite` and measured on `test_inputs`; one of
+            `serving` (the same object) is converted from the SavedModel.
         files: more files for the version directory (name -> text), such
             as vocabularies.
         mediapipe_task: the MediaPipe Tasks kind the TFLite files are for
@@ -263,10 +264,18 @@ def _add_mediapipe_metadata(spec, converted):
 
 
 def _export_text_ops_tflite(spec, staging):
-    """Converts `spec.text_ops_tflite` with tensorflow-text's TFLite ops and measures it."""
-    with tempfile.TemporaryDirectory() as source:
-        saved_model.write_saved_model(spec.model, [spec.text_ops_tflite], source)
-        content = tflite.convert(source, "tflite_float32", text_ops=True)
+    """Converts `spec.text_ops_tflite` with tensorflow-text's TFLite ops and measures it.
+
+    An endpoint that is one of `spec.serving` (the same object) is converted
+    from the SavedModel already in `staging`, not traced and written again.
+    """
+    endpoint = spec.text_ops_tflite
+    if any(endpoint is served for served in spec.serving):
+        content = tflite.convert(staging, "tflite_float32", signature=endpoint.name, text_ops=True)
+    else:
+        with tempfile.TemporaryDirectory() as source:
+            saved_model.write_saved_model(spec.model, [endpoint], source)
+            content = tflite.convert(source, "tflite_float32", text_ops=True)
     name = f"{spec.app}_strings.tflite"
     (staging / name).write_bytes(content)
     entry = {"format": "tflite_strings", "path": name, "bytes": len(content)}

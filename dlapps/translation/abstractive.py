@@ -23,7 +23,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from dlapps.translation import decoding, rouge, seq2seq
+from dlapps.translation import decoding, seq2seq
 from dlapps.translation.tokenizer import PAD_ID
 
 MAX_INPUT_TOKENS, MAX_SUMMARY_TOKENS = 400, 96
@@ -58,22 +58,53 @@ def encode_articles(articles, tokenizer, source_length=None):
 
     The tokenizer matches a whole string at once (up to 2000 bytes), so each
     sentence is tokenized on its own, all but the first of a document with
-    the space before it, and the pieces joined.
+    the space before it, and the pieces joined. Every op has a TFLite
+    builtin or a tensorflow-text TFLite kernel (`summarization_strings.tflite`):
+    sentences come from `sentence_splitter`, and the space is put in front
+    of a sentence by joining it to the one before with tensorflow-text's
+    `ngrams` (`STRING_JOIN`, width 2) and cutting " sentence" out of the pair.
     """
+    import tensorflow_text as tf_text
+
+    from dlapps.translation import sentence_splitter
     from dlapps.translation.summarization_app import SENTENCE_CHARACTERS
 
-    sentences = rouge.split_sentences(articles)
-    flat = tf.strings.substr(sentences.flat_values, 0, SENTENCE_CHARACTERS, unit="UTF8_CHAR")
-    first = tf.equal(
-        tf.range(tf.shape(flat, out_type=tf.int64)[0]),
-        tf.gather(sentences.row_starts(), sentences.value_rowids()),
+    articles = tf.convert_to_tensor(articles, tf.string)
+    # The blanks below are cut from the last article.
+    tf.debugging.assert_positive(tf.size(articles), "give at least one article")
+    found = sentence_splitter.sentence_offsets(articles, SENTENCE_CHARACTERS)
+    cut = sentence_splitter.substrings(
+        articles, found.row_splits, found.starts, found.cut_ends, blanks=2
     )
-    flat = tf.where(first, flat, " " + flat)
-    ids = tf.RaggedTensor.from_row_splits(tokenizer.tokenize(flat), sentences.row_splits)
-    ids = ids.merge_dims(1, 2)
+    count = tf.shape(found.starts)[0]
+    # Pair j: sentence j, a space, sentence j + 1 (or a blank); two blanks
+    # at the end, so that the row is never shorter than an n-gram (which
+    # crashes tensorflow-text's kernel).
+    pairs = tf_text.ngrams(
+        tf.RaggedTensor.from_row_splits(
+            cut, tf.cast(tf.stack([0, count + 2]), tf.int64), validate=False
+        ),
+        2,
+        reduction_type=tf_text.Reduction.STRING_JOIN,
+        string_separator=" ",
+    ).flat_values
+    lengths = found.cut_ends - found.starts
+    later = found.index > 0
+    before = tf.gather(lengths, tf.maximum(tf.range(count) - 1, 0))
+    # A first sentence is the start of its own pair; a later one, with its
+    # space, the end of the pair before it.
+    starts = tf.where(later, before, 0)
+    ends = starts + lengths + tf.cast(later, tf.int32)
+    # Sentences before pair k: those before k, and sentence k if it is a later one.
+    splits = tf.minimum(tf.range(count + 2), count)
+    splits += tf.cast(tf.concat([later, [False, False]], 0), tf.int32)
+    pieces = sentence_splitter.substrings(pairs, tf.cast(splits, tf.int64), starts, ends)
+    tokens = tokenizer.tokenize(pieces)
+    document_splits = tf.gather(tokens.row_splits, found.row_splits)
+    ids = tf.RaggedTensor.from_row_splits(tokens.flat_values, document_splits, validate=False)
     if source_length is None:
         return ids
-    return ids[:, :source_length].to_tensor(PAD_ID, shape=[None, source_length])
+    return ids.to_tensor(PAD_ID, shape=[None, source_length])
 
 
 def prepare_sequences(

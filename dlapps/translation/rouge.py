@@ -5,11 +5,11 @@ ROUGE-1.5.5) with Porter stemming: ROUGE-1/2 are the F1 of unigram/bigram
 overlap with the reference, ROUGE-L the F1 of their longest common
 subsequence.
 
-Sentences are split by one rule, written twice with the same regular
-expressions: `split_sentences` in TensorFlow (training data and the
-exported graphs) and `split_sentences_python` (the edge runner): a line
-break, or `.`/`!`/`?` (and closing quotes or brackets) before white space,
-ends a sentence.
+Sentences are split by one rule, written twice: `split_sentences` in
+TensorFlow on the documents' bytes (`sentence_splitter`: training data, the
+SavedModel and the strings TFLite file) and `split_sentences_python` with
+regular expressions (the edge runner): a line break, or `.`/`!`/`?` (and
+closing quotes or brackets) before white space, ends a sentence.
 
 Example:
 
@@ -72,12 +72,9 @@ def split_sentences_python(document):
 
 def split_sentences(documents):
     """tf.string `(batch,)` documents -> tf.string `tf.RaggedTensor` `(batch, None)` sentences."""
-    import tensorflow as tf
+    from dlapps.translation import sentence_splitter
 
-    text = tf.strings.regex_replace(tf.strings.strip(documents), LINE_BREAK, SENTENCE_SEPARATOR)
-    text = tf.strings.regex_replace(text, SENTENCE_END, "\\1" + SENTENCE_SEPARATOR)
-    sentences = tf.strings.strip(tf.strings.split(text, SENTENCE_SEPARATOR))
-    return tf.ragged.boolean_mask(sentences, tf.strings.length(sentences) > 0)
+    return sentence_splitter.split_sentences(documents)
 
 
 def _ngrams(tokens, n):

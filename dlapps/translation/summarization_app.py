@@ -18,9 +18,9 @@ import tensorflow as tf
 from dlapps.application import Application, check_minimums
 from dlapps.callbacks import anneal_to_budget
 from dlapps.errors import UserError
-from dlapps.export import Endpoint, ExportSpec, load_saved_model
+from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
 from dlapps.export.tflite import is_tflite
-from dlapps.translation import abstractive, document_data, rouge
+from dlapps.translation import abstractive, document_data, rouge, sentence_splitter
 from dlapps.translation.extractive_scorer import (
     MaskedBinaryCrossEntropy,
     build_extractive_scorer,
@@ -105,29 +105,79 @@ class SummarizationData:
         }
 
 
-def encode_documents(documents, tokenizer, max_sentences, sentence_length):
+def encode_documents(documents, tokenizer, max_sentences, sentence_length, found=None):
     """tf.string documents -> `(sentence ids (batch, S, T), sentences tf.RaggedTensor)`.
 
-    The one preprocessing path: training data, the SavedModel graph and
-    `dlapps predict` all run it (the edge runner mirrors it in Python).
+    The one preprocessing path: training data, the SavedModel graph, the
+    strings TFLite file and `dlapps predict` all run it (the edge runner
+    mirrors it in Python). Sentences are split on bytes
+    (`sentence_splitter`), the first `max_sentences` of each document are
+    cut to `SENTENCE_CHARACTERS` characters and tokenized; every op has a
+    TFLite builtin or a tensorflow-text TFLite kernel.
+
+    Args:
+        found: the documents' `sentence_splitter.SentenceOffsets`, if known.
     """
-    sentences = rouge.split_sentences(documents)
-    kept = sentences[:, :max_sentences]
-    flat = tf.strings.substr(kept.flat_values, 0, SENTENCE_CHARACTERS, unit="UTF8_CHAR")
+    documents = tf.convert_to_tensor(documents, tf.string)
+    if found is None:
+        found = sentence_splitter.sentence_offsets(documents, SENTENCE_CHARACTERS)
+    splits = found.row_splits
+    kept = tf.boolean_mask(tf.range(tf.shape(found.starts)[0]), found.index < max_sentences)
+    kept_counts = tf.minimum(splits[1:] - splits[:-1], max_sentences)
+    kept_splits = tf.concat([tf.zeros([1], tf.int64), tf.cumsum(kept_counts)], 0)
+    flat = sentence_splitter.substrings(
+        documents, kept_splits, tf.gather(found.starts, kept), tf.gather(found.cut_ends, kept)
+    )
     ids = tokenizer.encode(flat, sentence_length)
-    ragged = tf.RaggedTensor.from_row_splits(ids, kept.row_splits)
+    ragged = tf.RaggedTensor.from_row_splits(ids, kept_splits, validate=False)
+    sentences = tf.RaggedTensor.from_row_splits(
+        sentence_splitter.substrings(documents, splits, found.starts, found.ends),
+        splits,
+        validate=False,
+    )
     return ragged.to_tensor(PAD_ID, shape=[None, max_sentences, sentence_length]), sentences
 
 
-def join_selected(sentences, selected):
-    """The summaries (tf.string) of `select_sentences` indices into ragged `sentences`."""
-    # Pad the table to at least one column per index, so every gather is in range.
-    table = sentences.to_tensor("")
-    missing = tf.maximum(0, tf.reduce_max(selected) + 1 - tf.shape(table)[1])
-    table = tf.pad(table, [[0, 0], [0, missing]])
-    picked = tf.gather(table, tf.maximum(selected, 0), batch_dims=1)
-    picked = tf.where(selected >= 0, picked + " ", "")
-    return tf.strings.strip(tf.strings.reduce_join(picked, axis=1))
+def join_selected(documents, found, selected):
+    """The summaries (tf.string `(batch,)`): the `selected` sentences joined by spaces.
+
+    `selected` holds `select_sentences` indices (document order, -1 last)
+    into each document's sentences, whose offsets are `found`. TFLite
+    builtins cannot join strings, so this gathers the chosen sentences,
+    joins each row with tensorflow-text's `ngrams` (`STRING_JOIN`, one
+    n-gram as wide as the row) and cuts the spaces of the unused slots off
+    the end with `ByteSplitter.split_by_offsets`.
+    """
+    import tensorflow_text as tf_text
+
+    documents = tf.convert_to_tensor(documents, tf.string)
+    selected = tf.convert_to_tensor(selected, tf.int32)
+    count = selected.shape[1]
+    splits = tf.cast(found.row_splits, tf.int32)
+    flat = sentence_splitter.substrings(
+        documents, found.row_splits, found.starts, found.ends, blanks=1
+    )
+    lengths = tf.concat([found.ends - found.starts, tf.zeros([1], tf.int32)], 0)
+    chosen = selected >= 0
+    index = tf.where(chosen, splits[:-1, None] + selected, splits[-1])  # the blank: none
+    rows = tf.shape(selected, out_type=tf.int64)[0]
+    # Rows as a RaggedTensor: tensorflow-text 2.21's dense STRING_JOIN kernel crashes
+    # (segmentation fault) on 100 rows of 3.
+    picked = tf.RaggedTensor.from_row_splits(
+        tf.gather(flat, tf.reshape(index, [-1])), tf.range(rows + 1) * count, validate=False
+    )
+    joined = tf_text.ngrams(
+        picked, count, reduction_type=tf_text.Reduction.STRING_JOIN, string_separator=" "
+    ).flat_values
+    used = tf.reduce_sum(tf.cast(chosen, tf.int32), axis=1)
+    length = tf.reduce_sum(tf.gather(lengths, index), axis=1) + tf.maximum(used - 1, 0)
+    one_each = tf.range(rows + 1)
+    joined = tf_text.ByteSplitter().split_by_offsets(
+        joined,
+        tf.RaggedTensor.from_row_splits(tf.zeros_like(length), one_each, validate=False),
+        tf.RaggedTensor.from_row_splits(length, one_each, validate=False),
+    )
+    return joined.flat_values
 
 
 def summaries_of(sentences, selected):
@@ -215,7 +265,7 @@ def prepare_data(
 def _sentences(articles):
     out = []
     for start in range(0, len(articles), 512):
-        ragged = rouge.split_sentences(tf.constant(articles[start : start + 512]))
+        ragged = sentence_splitter.split_sentences(tf.constant(articles[start : start + 512]))
         out += _decoded(ragged)
     return out
 
@@ -639,10 +689,11 @@ class SummarizationApp(Application):
             same = np.all(np.asarray(ids) == reference, axis=1)
             return {"identical_to_keras": float(np.mean(same)), "documents_compared": len(same)}
 
+        serving = Endpoint("serving_default", summarize, articles_spec)
         return ExportSpec(
             app=self.name,
             model=model,
-            serving=[Endpoint("serving_default", summarize, articles_spec)],
+            serving=[serving],
             tflite=Endpoint("serving_default", lambda ids: {"summary_ids": decoder(ids)}, ids_spec),
             output_key="summary_ids",
             test_inputs={"articles": np.array(articles, dtype=object)},
@@ -653,9 +704,15 @@ class SummarizationApp(Application):
             representative_data=None,
             labels=tokenizer.vocabulary,
             tflite_formats=TFLITE_FORMATS,
+            # The SavedModel's graph, strings in and out, with tensorflow-text's TFLite ops.
+            text_ops_tflite=serving,
             files={"vocabulary.txt": "\n".join(tokenizer.vocabulary) + "\n"},
             inputs={
-                "articles": {"dtype": "string", "shape": [None], "formats": ["saved_model"]},
+                "articles": {
+                    "dtype": "string",
+                    "shape": [None],
+                    "formats": ["saved_model", "tflite_strings"],
+                },
                 "source_ids": {
                     "dtype": "int32",
                     "shape": [None, source_length],
@@ -687,9 +744,10 @@ class SummarizationApp(Application):
         ids_spec = [tf.TensorSpec([None, S, T], tf.int32, name="sentence_ids")]
 
         def summarize(articles):
-            ids, sentences = encode_documents(articles, tokenizer, S, T)
+            found = sentence_splitter.sentence_offsets(articles, SENTENCE_CHARACTERS)
+            ids, _ = encode_documents(articles, tokenizer, S, T, found)
             selected = select(model({"sentence_ids": ids}, training=False), ids, selection)
-            return {"summaries": join_selected(sentences, selected), "selected": selected}
+            return {"summaries": join_selected(articles, found, selected), "selected": selected}
 
         def select_ids(sentence_ids):
             logits = model({"sentence_ids": sentence_ids}, training=False)
@@ -708,10 +766,11 @@ class SummarizationApp(Application):
             same = np.all(np.asarray(selected) == reference, axis=1)
             return {"identical_to_keras": float(np.mean(same)), "documents_compared": len(same)}
 
+        serving = Endpoint("serving_default", summarize, articles_spec)
         return ExportSpec(
             app=self.name,
             model=model,
-            serving=[Endpoint("serving_default", summarize, articles_spec)],
+            serving=[serving],
             tflite=Endpoint("serving_default", select_ids, ids_spec),
             output_key="selected",
             test_inputs={"articles": np.array(articles, dtype=object)},
@@ -722,12 +781,14 @@ class SummarizationApp(Application):
             representative_data=None,
             labels=tokenizer.vocabulary,
             tflite_formats=TFLITE_FORMATS,
+            # The SavedModel's graph, strings in and out, with tensorflow-text's TFLite ops.
+            text_ops_tflite=serving,
             files={"vocabulary.txt": "\n".join(tokenizer.vocabulary) + "\n"},
             inputs={
                 "articles": {
                     "dtype": "string",
                     "shape": [None],
-                    "formats": ["saved_model"],
+                    "formats": ["saved_model", "tflite_strings"],
                     "example": articles[0],
                 },
                 "sentence_ids": {
@@ -771,13 +832,17 @@ class SummarizationApp(Application):
                 raise UserError(f"{name} is not UTF-8 text: save it as UTF-8") from None
         model_path = Path(model_path)
         if is_tflite(model_path):
-            raise UserError(
-                f"{model_path.name} takes token ids: use the SavedModel directory "
-                "or export/edge/summarize.py"
-            )
-        signature = load_saved_model(model_path).signatures["serving_default"]
-        outputs = signature(articles=tf.constant(articles))
-        return [text.decode("utf-8") for text in outputs["summaries"].numpy()]
+            model = TFLiteModel(model_path)
+            if "articles" not in model.input_names:
+                raise UserError(
+                    f"{model_path.name} takes token ids: use summarization_strings.tflite, "
+                    "the SavedModel directory or export/edge/summarize.py"
+                )
+            summaries = model({"articles": articles})["summaries"]
+        else:
+            signature = load_saved_model(model_path).signatures["serving_default"]
+            summaries = signature(articles=tf.constant(articles))["summaries"].numpy()
+        return [bytes(text).decode("utf-8") for text in summaries]
 
 
 def _check_sizes(model, data):

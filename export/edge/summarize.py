@@ -18,6 +18,11 @@ the SavedModel splits them (a line break, or `.`/`!`/`?` and closing quotes
 before white space, ends one); each is cut to 400 characters and tokenized
 by WordPiece's longest match over the whole sentence (`translate.WordPiece`).
 The summary is the chosen sentences joined by spaces.
+
+`summarization_strings.tflite` (article strings in, summary strings out)
+does all of this inside the model, with tensorflow-text's TFLite ops: it
+needs the `tensorflow-text` package's op registrar, so it is not for this
+runner; `dlapps predict` runs it.
 """
 
 import argparse
@@ -57,6 +62,11 @@ def summarize(model_path, articles, vocabulary_path=None, num_threads=None):
     tokenizer = WordPiece(read_vocabulary(vocabulary_path))
     interpreter = litert.load_interpreter(model_path, num_threads=num_threads)
     details = litert.input_details(interpreter)
+    if "articles" in details:
+        raise EdgeError(
+            f"{Path(model_path).name} takes strings and needs tensorflow-text's TFLite ops: "
+            "run it with `dlapps predict`, or give summarization_float32.tflite here"
+        )
     documents = [split_sentences(article) for article in articles]
     if "source_ids" in details:  # the abstractive model
         length = int(details["source_ids"]["shape"][1])
