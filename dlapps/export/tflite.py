@@ -168,7 +168,9 @@ class TFLiteModel:
     """Runs a `.tflite` file on the LiteRT interpreter with named inputs and outputs.
 
     Quantized outputs are dequantized; the batch dimension is resized to
-    whatever batch is passed in.
+    whatever batch is passed in. A file made for batch 1 (its inputs' batch
+    dimension fixed at 1, e.g. a detector with NMS in the graph) is run on
+    each example of a batch in turn, and the outputs are stacked.
 
     Example:
 
@@ -193,6 +195,10 @@ class TFLiteModel:
             self.inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
             self.outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
         self.input_names = set(self.inputs)
+        # Fixed at batch 1 (not -1, "any"): one example per invoke.
+        self.batch_one = all(
+            list(d.get("shape_signature", d["shape"]))[:1] == [1] for d in self.inputs.values()
+        )
         self._batch = None
 
     def _prepare(self, batch):
@@ -207,6 +213,12 @@ class TFLiteModel:
     def __call__(self, inputs):
         """Runs one batch: `inputs` maps input name -> array; returns name -> array."""
         batch = len(next(iter(inputs.values())))
+        if self.batch_one and batch > 1:
+            rows = [
+                self({name: value[i : i + 1] for name, value in inputs.items()})
+                for i in range(batch)
+            ]
+            return {name: np.concatenate([row[name] for row in rows]) for name in self.outputs}
         self._prepare(batch)
         for name, value in inputs.items():
             details = self.inputs[name]

@@ -6,7 +6,7 @@
   (strings) and `num_detections` (float32), K = `max_detections`.
 - SavedModel `serve_bytes`: `image_bytes`, encoded JPEG/PNG files (TF
   Serving's REST `{"b64": ...}`), each decoded and detected on its own.
-- TFLite: uint8 `images` `(batch, S, S, 3)`, already letterboxed (see
+- TFLite: uint8 `images` `(1, S, S, 3)`, one image already letterboxed (see
   `detection_postprocess.letterbox`), -> `boxes` in that S x S input,
   `classes`, `scores`, `num_detections` (MediaPipe's ObjectDetector
   outputs: locations, categories, scores, number of detections).
@@ -89,9 +89,15 @@ def serving_endpoints(model, labels, image_size, settings):
 
 
 def tflite_endpoint(model, image_size, settings):
-    """The TFLite graph: letterboxed uint8 images -> decode and NMS, builtin ops only."""
+    """The TFLite graph: one letterboxed uint8 image -> decode and NMS, builtin ops only.
+
+    Batch 1, as on a device (and as MediaPipe's ObjectDetector wants it): no
+    loop over the batch, so one subgraph and nothing for a full-int8
+    conversion to quantize in a loop (see `decode_and_suppress`).
+    `TFLiteModel` runs a batch of images through it one by one.
+    """
     return Endpoint(
         "serving_default",
         detect_function(model, image_size, settings),
-        [tf.TensorSpec([None, image_size, image_size, 3], tf.uint8, name="images")],
+        [tf.TensorSpec([1, image_size, image_size, 3], tf.uint8, name="images")],
     )
