@@ -341,7 +341,7 @@ def test_edge_runner_without_tensorflow_matches_the_tflite_file(trained_detector
     objects = json.loads(done.stdout)[0]["objects"]
     expected = TFLiteModel(model)({"images": image[None]})
     assert len(objects) == int(expected["num_detections"][0]) > 0
-    expected_boxes = np.clip(expected["boxes"][0][: len(objects)], 0, 64)  # clipped to the image
+    expected_boxes = expected["boxes"][0][: len(objects)] * 64  # fractions of the 64x64 input
     np.testing.assert_allclose([o["box"] for o in objects], expected_boxes, atol=0.01)
     assert Image.open(out).size == (64, 64)
     load_script("litert", EDGE / "litert.py")  # detect.py's sibling, as on a device
@@ -399,4 +399,29 @@ def test_full_int8_file_is_one_image_graph_with_keras_scores(trained_detector):
     # keeps differ); its count and scores must survive quantization on every image.
     np.testing.assert_array_equal(found["num_detections"], keras["num_detections"])
     np.testing.assert_allclose(found["scores"], keras["scores"], atol=2e-3)
-    assert (found["boxes"].max(axis=(1, 2)) > 1.0).all()  # boxes in pixels, not crushed
+    assert (found["boxes"].max(axis=(1, 2)) > 0.1).all()  # fractions of the input, not ~1e-6
+
+
+def test_mediapipe_object_detector_gives_the_litert_boxes(trained_detector):
+    from mediapipe_env import require_mediapipe
+
+    from dlapps.export import TFLiteModel, mediapipe_metadata
+
+    require_mediapipe()
+    report = trained_detector.report
+    assert report["mediapipe"]["written"] and report["mediapipe"]["api"] == "ObjectDetector"
+    folder = __import__("pathlib").Path(report["path"])
+    models = [folder / "detection_float32.tflite", folder / "detection_int8.tflite"]
+    images = trained_detector.data.test.images  # 64x64: MediaPipe does not resize them
+    labels = trained_detector.data.labels
+    sizes = {e["path"]: e for e in report["exports"]}
+    for model, mediapipe in zip(
+        models, mediapipe_metadata.mediapipe_detections(models, images), strict=True
+    ):
+        assert mediapipe_metadata.read_metadata_labels(model.read_bytes()) == labels
+        assert sizes[model.name]["metadata_bytes"] < 0.02 * sizes[model.name]["bytes"]
+        litert = TFLiteModel(model)({"images": images})
+        assert litert["num_detections"].min() > 0  # score threshold 0: boxes to compare
+        agreement = detection_metrics.mediapipe_agreement(mediapipe, litert, 64, labels)
+        assert agreement["same_count"] == 1.0 and agreement["same_labels"] == 1.0, agreement
+        assert agreement["min_iou"] >= 0.99 and agreement["max_score_diff"] < 1e-5, agreement

@@ -136,8 +136,8 @@ def decode_boxes(box_outputs, centres, location_strides):
 # What a full-int8 file runs in float (see `dlapps.export.tflite.convert`'s `float_ops`):
 # everything after the head's last convolutions. The network stays int8; from the flattening
 # of each level's outputs (RESHAPE, CONCATENATION) on, the decode, the sigmoid, the ops that
-# cast, rank, gather and slice classes, scores and boxes, and the final clip of the boxes to
-# the input (MINIMUM, RELU) run in float, so that pixel coordinates and scores are not rounded
+# cast, rank, gather and slice classes, scores and boxes, and the clip of the boxes to the
+# input (MINIMUM, MAXIMUM) run in float, so that pixel coordinates and scores are not rounded
 # to an 8-bit grid (~1 pixel, 1/256 of a score) and box distances and logits never share one
 # quantization scale. CAST and MUL also cover the input's uint8 -> float rescale, which the
 # converter folds into the first QUANTIZE. (The FPN's nearest upsampling is EXPAND_DIMS, TILE
@@ -169,6 +169,7 @@ def decode_and_suppress(
     score_threshold=0.25,
     iou_threshold=0.5,
     pre_nms_top_k=1000,
+    image_size=None,
 ):
     """Raw head outputs -> detections per image, padded to `max_detections`.
 
@@ -181,6 +182,9 @@ def decode_and_suppress(
         box_outputs: float `(batch, L, 4)` distances from the detector.
         class_logits: float `(batch, L, num_classes)`.
         centres, location_strides: from `anchor_points`.
+        image_size: the input's side: boxes are clipped to it before NMS
+            (as torchvision's detectors do), so that two boxes that end up
+            the same inside the image are one detection, not two.
 
     Returns:
         dict of `boxes` `(batch, max_detections, 4)` (ymin, xmin, ymax,
@@ -189,6 +193,8 @@ def decode_and_suppress(
         `(batch,)`; rows past `num_detections` are zero.
     """
     boxes = decode_boxes(box_outputs, centres, location_strides)
+    if image_size is not None:
+        boxes = tf.clip_by_value(boxes, 0.0, float(image_size))
     probabilities = tf.sigmoid(class_logits)
     scores = tf.reduce_max(probabilities, axis=-1)
     classes = tf.cast(tf.argmax(probabilities, axis=-1), tf.float32)
