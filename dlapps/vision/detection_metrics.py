@@ -191,7 +191,7 @@ def mediapipe_agreement(mediapipe, litert, image_size, labels):
         those whose labels match box by box, the lowest IoU of a box with
         its LiteRT counterpart, and the largest score difference.
     """
-    same_count, same_labels, ious, score_diffs = 0, 0, [1.0], [0.0]
+    same_count, same_labels, ious, score_diffs = 0, 0, [], []
     for index, found in enumerate(mediapipe):
         count = int(litert["num_detections"][index])
         if len(found) != count:
@@ -217,8 +217,9 @@ def mediapipe_agreement(mediapipe, litert, image_size, labels):
         "images": len(mediapipe),
         "same_count": same_count / max(len(mediapipe), 1),
         "same_labels": same_labels / max(same_count, 1),
-        "min_iou": float(min(ious)),
-        "max_score_diff": float(max(score_diffs)),
+        # Over the boxes of the images with as many detections (NaN: there were none).
+        "min_iou": float(min(ious)) if ious else float("nan"),
+        "max_score_diff": float(max(score_diffs)) if score_diffs else float("nan"),
     }
 
 
