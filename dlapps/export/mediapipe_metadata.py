@@ -206,7 +206,8 @@ def mediapipe_detections(models, images, score_threshold=0.0):
     Returns:
         Per model, per image, the detections as MediaPipe gives them, best
         first: dicts of `box` `[xmin, ymin, width, height]` in whole pixels,
-        `index`, `label` and `score`.
+        `label` and `score` (MediaPipe merges detections of one box into one
+        with several categories: each category is an entry).
     """
     with tempfile.TemporaryDirectory() as folder:
         np.save(Path(folder, "inputs.npy"), images)

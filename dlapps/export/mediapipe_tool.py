@@ -215,8 +215,9 @@ def detect(request):
     `request`: `inputs` (a .npy file of uint8 RGB images `[n, H, W, 3]`),
     `models`, and `score_threshold` (MediaPipe's own, on top of the
     model's). Returns per model and image the detections MediaPipe gives:
-    `[{"box": [xmin, ymin, width, height] (whole pixels), "index", "label",
-    "score"}]`, best first.
+    `[{"box": [xmin, ymin, width, height] (whole pixels), "label",
+    "score"}]`, best first; MediaPipe merges detections of the same box into
+    one with several categories, and each category is an entry here.
     """
     import mediapipe as mp
     from mediapipe.tasks.python.core.base_options import BaseOptions
@@ -235,15 +236,18 @@ def detect(request):
             image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(array))
             found = []
             for detection in task.detect(image).detections:
-                box, category = detection.bounding_box, detection.categories[0]
-                found.append(
-                    {
-                        "box": [box.origin_x, box.origin_y, box.width, box.height],
-                        "index": category.index,
-                        "label": category.category_name,
-                        "score": category.score,
-                    }
-                )
+                # Detections with the same box (of different classes) come merged into one
+                # with a category each: one entry per category here, as the model gave them.
+                box = detection.bounding_box
+                for category in detection.categories:
+                    found.append(
+                        {
+                            "box": [box.origin_x, box.origin_y, box.width, box.height],
+                            "label": category.category_name,
+                            "score": category.score,
+                        }
+                    )
+            found.sort(key=lambda entry: -entry["score"])  # stable: ties keep their order
             per_image.append(found)
         results.append(per_image)
     return {"detections": results}
