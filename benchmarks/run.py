@@ -2357,6 +2357,7 @@ def bench_detection(workdir, settings):
         "baseline_mean_box": baseline,
         "training": _timing(result),
         "files": files,
+        "mediapipe": _detection_mediapipe(exported, data),
         "whole_detector_ms_320": whole,
         "ratios": {
             **timed["ratios"],
@@ -2403,6 +2404,40 @@ def _detection_folder_markdown(folder):
         f"{training_info['seconds']:.0f} s, {training_info['epochs']} epochs "
         f"(stopped by {training_info['stopped_by'] or 'the epoch count'}).",
     ]
+
+
+def _detection_mediapipe(exported, data):
+    """MediaPipe Tasks ObjectDetector vs the LiteRT interpreter on every TFLite file, test split:
+    same count, labels, IoU of the boxes (MediaPipe's whole pixels), score difference."""
+    from dlapps.export import TFLiteModel, mediapipe_metadata
+    from dlapps.vision import detection_metrics
+
+    report = exported.get("mediapipe", {})
+    if not report.get("written"):
+        return {"skipped": report.get("reason", "no metadata written")}
+    directory = Path(exported["path"])
+    entries = [e for e in exported["exports"] if e["path"].endswith(".tflite")]
+    models = [directory / e["path"] for e in entries]
+    images = data.test.images
+    try:
+        found = mediapipe_metadata.mediapipe_detections(models, images)
+    except (mediapipe_metadata.MetadataUnavailable, RuntimeError, TimeoutError) as error:
+        return {"skipped": str(error)}
+    files = []
+    for entry, model, mediapipe in zip(entries, models, found, strict=True):
+        litert = TFLiteModel(model)({"images": images})
+        agreement = detection_metrics.mediapipe_agreement(
+            mediapipe, litert, data.image_size, data.labels
+        )
+        files.append(
+            {
+                "format": entry["format"],
+                **agreement,
+                "metadata_bytes": entry.get("metadata_bytes"),
+                "metadata_fraction": entry.get("metadata_bytes", 0) / entry["bytes"],
+            }
+        )
+    return {"api": report["api"], "files": files}
 
 
 def _mean_box_baseline(data, detection_metrics):
@@ -2462,6 +2497,22 @@ def _detection_markdown(detection):
         + ", ".join(f"{k} {v:.3f}" for k, v in keras_metrics["per_class_ap"].items())
         + ".",
     ]
+    mediapipe = detection.get("mediapipe")
+    if mediapipe and "files" in mediapipe:
+        lines += [
+            "",
+            "MediaPipe Tasks ObjectDetector vs LiteRT on the same files (test scenes; boxes in "
+            "MediaPipe's whole pixels): "
+            + "; ".join(
+                f"{f['format']}: same count {f['same_count']:.1%}, same labels "
+                f"{f['same_labels']:.1%}, min IoU {f['min_iou']:.3f}, metadata "
+                f"{f['metadata_fraction']:.2%} of the file"
+                for f in mediapipe["files"]
+            )
+            + ".",
+        ]
+    elif mediapipe:
+        lines += ["", f"MediaPipe Tasks ObjectDetector: not measured ({mediapipe['skipped']})."]
     return lines
 
 

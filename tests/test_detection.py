@@ -272,10 +272,10 @@ def trained_detector(tmp_path_factory):
     )
     app = get_application("detection")
     result = training.run(app, config)
-    # One TFLite variant keeps the tests short: the tests below need a .tflite file, not its
-    # quantization; the bench converts all four and scores each (int8 against Keras).
+    # One TFLite variant keeps the tests short: full int8, the one with most to go wrong (its
+    # quantization), for the runners too; the bench converts all four and scores each.
     spec = app.export_spec(result.model, result.data)
-    spec.tflite_formats = ("tflite_float32",)
+    spec.tflite_formats = ("tflite_int8",)
     result.report = export_model(spec, config.output, result.metrics)
     return result
 
@@ -286,7 +286,7 @@ def test_exported_tflite_files_have_builtin_ops_only(trained_detector):
     report = trained_detector.report
     path = ROOT / report["path"] if not report["path"].startswith("/") else report["path"]
     formats = {e["format"]: e for e in report["exports"]}
-    assert set(formats) == {"saved_model", "tflite_float32"}
+    assert set(formats) == {"saved_model", "tflite_int8"}
     for entry in report["exports"]:
         assert 0.0 <= entry["metrics"]["map"] <= 1.0
         if entry["format"] == "saved_model":  # the Keras model's own graph
@@ -324,7 +324,7 @@ def test_edge_runner_without_tensorflow_matches_the_tflite_file(trained_detector
     from dlapps.export.tflite import TFLiteModel
 
     folder = __import__("pathlib").Path(trained_detector.report["path"])
-    model = folder / "detection_float32.tflite"
+    model = folder / "detection_int8.tflite"
     image = trained_detector.data.test.images[0]  # already 64x64: no resize on either side
     Image.fromarray(image).save(tmp_path / "scene.png")
     out = tmp_path / "boxes.png"
@@ -341,7 +341,7 @@ def test_edge_runner_without_tensorflow_matches_the_tflite_file(trained_detector
     objects = json.loads(done.stdout)[0]["objects"]
     expected = TFLiteModel(model)({"images": image[None]})
     assert len(objects) == int(expected["num_detections"][0]) > 0
-    expected_boxes = np.clip(expected["boxes"][0][: len(objects)], 0, 64)  # clipped to the image
+    expected_boxes = expected["boxes"][0][: len(objects)] * 64  # fractions of the 64x64 input
     np.testing.assert_allclose([o["box"] for o in objects], expected_boxes, atol=0.01)
     assert Image.open(out).size == (64, 64)
     load_script("litert", EDGE / "litert.py")  # detect.py's sibling, as on a device
@@ -361,7 +361,7 @@ def test_predict_draws_boxes_and_never_overwrites(trained_detector, tmp_path):
     assert lines[0].endswith("10 objects") and Image.open(out).size == (120, 50)
     with pytest.raises(UserError, match="exists"):
         app.predict(folder, [str(tmp_path / "wide.jpg")], {"out": str(out)})
-    lite = app.predict(f"{folder}/detection_float32.tflite", [str(tmp_path / "wide.jpg")], {})
+    lite = app.predict(f"{folder}/detection_int8.tflite", [str(tmp_path / "wide.jpg")], {})
     assert lite[0].endswith("objects")
 
 
@@ -377,3 +377,51 @@ def test_serving_client_sends_a_photo_and_prints_its_boxes(
     assert lines[0] == "photo.png: 10 objects" and len(lines) == 11
     assert row["boxes"][:, 2].max() <= 40 and row["boxes"][:, 3].max() <= 64
     assert all(line.split()[0] in trained_detector.data.labels for line in lines[1:])
+
+
+def test_full_int8_file_is_one_image_graph_with_keras_scores(trained_detector):
+    """The int8 file once crushed every image but the last of a batch to ~1e-6: the batch
+    loop's (`map_fn`, a WHILE) buffers were quantized with the range of their zero start."""
+    from dlapps.application import get_application
+    from dlapps.export.tflite import TFLiteModel
+    from dlapps.export.tflite import op_names as tflite_op_names
+
+    folder = __import__("pathlib").Path(trained_detector.report["path"])
+    content = (folder / "detection_int8.tflite").read_bytes()
+    assert "WHILE" not in tflite_op_names(content)  # one subgraph, batch 1
+    model = TFLiteModel(content)
+    assert model.batch_one and model.inputs["images"]["dtype"] == np.uint8
+    images = trained_detector.data.test.images
+    found = model({"images": images})  # a batch: run image by image
+    settings = {"max_detections": 10, "score_threshold": 0.0, "iou_threshold": 0.5}
+    keras = get_application("detection").detect(trained_detector.model, images, settings)
+    # A 2-step model scores every location at about the 0.01 prior (ties, so the boxes NMS
+    # keeps differ); its count and scores must survive quantization on every image.
+    np.testing.assert_array_equal(found["num_detections"], keras["num_detections"])
+    np.testing.assert_allclose(found["scores"], keras["scores"], atol=2e-3)
+    assert (found["boxes"].max(axis=(1, 2)) > 0.1).all()  # fractions of the input, not ~1e-6
+
+
+def test_mediapipe_object_detector_gives_the_litert_boxes(trained_detector):
+    from mediapipe_env import require_mediapipe
+
+    from dlapps.export import TFLiteModel, mediapipe_metadata
+
+    require_mediapipe()
+    report = trained_detector.report
+    assert report["mediapipe"]["written"] and report["mediapipe"]["api"] == "ObjectDetector"
+    folder = __import__("pathlib").Path(report["path"])
+    models = [folder / "detection_int8.tflite"]  # the bench: all four files
+    images = trained_detector.data.test.images  # 64x64: MediaPipe does not resize them
+    labels = trained_detector.data.labels
+    sizes = {e["path"]: e for e in report["exports"]}
+    for model, mediapipe in zip(
+        models, mediapipe_metadata.mediapipe_detections(models, images), strict=True
+    ):
+        assert mediapipe_metadata.read_metadata_labels(model.read_bytes()) == labels
+        assert sizes[model.name]["metadata_bytes"] < 0.02 * sizes[model.name]["bytes"]
+        litert = TFLiteModel(model)({"images": images})
+        assert litert["num_detections"].min() > 0  # score threshold 0: boxes to compare
+        agreement = detection_metrics.mediapipe_agreement(mediapipe, litert, 64, labels)
+        assert agreement["same_count"] == 1.0 and agreement["same_labels"] == 1.0, agreement
+        assert agreement["min_iou"] >= 0.99 and agreement["max_score_diff"] < 1e-5, agreement

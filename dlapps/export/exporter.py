@@ -64,6 +64,13 @@ class ExportSpec:
             (see `tflite.convert`), e.g. an audio front end.
         tflite_test_inputs: what the TFLite files take, when not the
             SavedModel's `test_inputs` (e.g. token ids instead of strings).
+        tflite_output_order: the TFLite outputs' names in the order a
+            runtime that reads outputs by position needs (see
+            `tflite.order_outputs`), e.g. MediaPipe's ObjectDetector.
+        tflite_outputs_as_reference: `callable(outputs) -> outputs` that
+            puts a TFLite file's outputs in the units of `reference`
+            before they are scored and compared (e.g. box fractions of the
+            input -> pixels), when the TFLite contract differs.
         parity: `callable(outputs) -> dict` comparing any format's
             `output_key` output with `reference`; by default the max abs
             difference ("max_abs_diff").
@@ -102,6 +109,8 @@ class ExportSpec:
     tflite_formats: tuple = tflite.TFLITE_FORMATS
     int8_float_ops: tuple = ()
     tflite_test_inputs: dict | None = None
+    tflite_output_order: tuple = ()
+    tflite_outputs_as_reference: object = None
     parity: object = None
     text_ops_tflite: saved_model.Endpoint | None = None
     files: dict = dataclasses.field(default_factory=dict)
@@ -194,6 +203,10 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
                     spec.representative_data,
                     float_ops=spec.int8_float_ops,
                 )
+                if spec.tflite_output_order:
+                    converted[name] = tflite.order_outputs(
+                        converted[name], spec.tflite_output_order
+                    )
         plain_bytes = {name: len(content) for name, content in converted.items()}
         mediapipe_report = None
         if spec.mediapipe_task is not None:
@@ -205,7 +218,7 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
             entry = {"format": tflite_format, "path": name, "bytes": len(content)}
             if mediapipe_report and mediapipe_report["written"]:
                 entry["metadata_bytes"] = len(content) - plain_bytes[name]
-            entry.update(measure(tflite.TFLiteModel(content), spec, spec.tflite_test_inputs))
+            entry.update(measure(_tflite_runner(content, spec), spec, spec.tflite_test_inputs))
             exports.append(entry)
         if spec.text_ops_tflite is not None:
             exports.append(_export_text_ops_tflite(spec, staging))
@@ -238,6 +251,14 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
         raise
     report["path"] = str(version_path)
     return report
+
+
+def _tflite_runner(content, spec):
+    """`TFLiteModel` on `content`, its outputs in `reference`'s units (see `ExportSpec`)."""
+    model = tflite.TFLiteModel(content)
+    if spec.tflite_outputs_as_reference is None:
+        return model
+    return lambda inputs: spec.tflite_outputs_as_reference(model(inputs))
 
 
 def _add_mediapipe_metadata(spec, converted):

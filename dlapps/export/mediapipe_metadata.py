@@ -25,7 +25,8 @@ check it):
 - "object_detector": one image input as above and NMS inside the graph, with
   exactly four float32 outputs in this tensor order: locations `[1, N, 4]`
   (ymin, xmin, ymax, xmax in 0..1), categories `[1, N]`, scores `[1, N]`,
-  number of detections `[1]` (detection: name it in the `ExportSpec`);
+  number of detections `[1]` (detection; its `ExportSpec` sets that order with
+  `tflite_output_order`, and `mediapipe_detections` runs ObjectDetector);
 - "image_embedder": one image input as above, one float32 `[1, dims]`
   embedding output (faces: the same; `mediapipe_embeddings` runs
   MediaPipe's ImageEmbedder for the comparison with LiteRT, cosine >= 0.999).
@@ -191,6 +192,28 @@ def mediapipe_embeddings(models, images):
         request = {"inputs": str(Path(folder, "inputs.npy")), "models": [str(m) for m in models]}
         run_tool("embed", {**request, "outputs": outputs})
         return [np.load(o) for o in outputs]
+
+
+def mediapipe_detections(models, images, score_threshold=0.0):
+    """Runs `.tflite` detectors through MediaPipe Tasks' ObjectDetector.
+
+    Args:
+        models: `.tflite` files with "object_detector" metadata.
+        images: uint8 RGB images `[n, H, W, 3]` (at the model's size, so
+            that MediaPipe does not resize them).
+        score_threshold: MediaPipe's own threshold, on top of the model's.
+
+    Returns:
+        Per model, per image, the detections as MediaPipe gives them, best
+        first: dicts of `box` `[xmin, ymin, width, height]` in whole pixels,
+        `label` and `score` (MediaPipe merges detections of one box into one
+        with several categories: each category is an entry).
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        np.save(Path(folder, "inputs.npy"), images)
+        request = {"inputs": str(Path(folder, "inputs.npy")), "models": [str(m) for m in models]}
+        answer = run_tool("detect", {**request, "score_threshold": score_threshold})
+        return answer["detections"]
 
 
 def associated_files(content):

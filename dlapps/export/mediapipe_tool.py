@@ -7,6 +7,7 @@ or dlapps. `dlapps.export.mediapipe_metadata` runs it in a subprocess:
 
     .venv-mediapipe/bin/python dlapps/export/mediapipe_tool.py write < request.json
     .venv-mediapipe/bin/python dlapps/export/mediapipe_tool.py classify < request.json
+    .venv-mediapipe/bin/python dlapps/export/mediapipe_tool.py detect < request.json
 
 `write` takes `{"jobs": [{"input", "output", "kind", "labels", "options"}]}`
 and writes each `input` .tflite file with metadata to `output`, using
@@ -83,13 +84,12 @@ def object_detector(model, labels, options):
     """ObjectDetector: a model with NMS in the graph and the four outputs MediaPipe reads.
 
     The outputs, in this order: locations `[1, N, 4]` (ymin, xmin, ymax,
-    xmax, normalised), categories `[1, N]`, scores `[1, N]`, number of
-    detections `[1]`, as TFLite's DETECTION_POSTPROCESS op gives them. The
-    writer pairs metadata with the subgraph's outputs by position, and the
-    converter does not keep a signature dict's order (seen here: four
-    outputs came out as scores, count, categories, locations), so the
-    detection export must check `interpreter.get_output_details()` order;
-    a wrong order still writes, and fails only in MediaPipe.
+    xmax, fractions of the input), categories `[1, N]`, scores `[1, N]`,
+    number of detections `[1]`, as TFLite's DETECTION_POSTPROCESS op gives
+    them. The writer pairs this metadata with the outputs in ascending
+    tensor index, and MediaPipe reads the outputs by position: the exporter
+    puts both in this order (`tflite.order_outputs`), since the converter
+    does not keep a signature dict's order.
     """
     from mediapipe.tasks.python.metadata.metadata_writers import object_detector as writer
 
@@ -209,10 +209,55 @@ def embed(request):
     return {"models": len(request["models"])}
 
 
+def detect(request):
+    """Detections of every input through MediaPipe Tasks' ObjectDetector.
+
+    `request`: `inputs` (a .npy file of uint8 RGB images `[n, H, W, 3]`),
+    `models`, and `score_threshold` (MediaPipe's own, on top of the
+    model's). Returns per model and image the detections MediaPipe gives:
+    `[{"box": [xmin, ymin, width, height] (whole pixels), "label",
+    "score"}]`, best first; MediaPipe merges detections of the same box into
+    one with several categories, and each category is an entry here.
+    """
+    import mediapipe as mp
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+    from mediapipe.tasks.python.vision import object_detector as api
+
+    inputs = np.load(request["inputs"])
+    results = []
+    for model in request["models"]:
+        options = api.ObjectDetectorOptions(
+            base_options=BaseOptions(model_asset_path=model),
+            score_threshold=float(request.get("score_threshold", 0.0)),
+        )
+        task = api.ObjectDetector.create_from_options(options)
+        per_image = []
+        for array in inputs:
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(array))
+            found = []
+            for detection in task.detect(image).detections:
+                # Detections with the same box (of different classes) come merged into one
+                # with a category each: one entry per category here, as the model gave them.
+                box = detection.bounding_box
+                for category in detection.categories:
+                    found.append(
+                        {
+                            "box": [box.origin_x, box.origin_y, box.width, box.height],
+                            "label": category.category_name,
+                            "score": category.score,
+                        }
+                    )
+            found.sort(key=lambda entry: -entry["score"])  # stable: ties keep their order
+            per_image.append(found)
+        results.append(per_image)
+    return {"detections": results}
+
+
 def main():
     command = sys.argv[1]
     request = json.load(sys.stdin)
-    result = {"write": write, "classify": classify, "embed": embed}[command](request)
+    commands = {"write": write, "classify": classify, "embed": embed, "detect": detect}
+    result = commands[command](request)
     print(json.dumps(result))
 
 

@@ -79,6 +79,58 @@ def convert(
     return converter.convert()
 
 
+def order_outputs(content, names):
+    """The same `.tflite` file with its outputs in the order of `names`, by position and index.
+
+    The converter orders a signature's outputs as it likes (a detector's
+    count came first). A runtime that takes outputs by position reads them
+    in the order of the subgraph's output list, and MediaPipe's metadata
+    writer pairs them with tensor indices in ascending order: both are set
+    here, by swapping the named output tensors among their own index slots.
+    The signature keeps every name on its tensor, so named access
+    (`TFLiteModel`) is unchanged.
+
+    Args:
+        content: a `.tflite` flatbuffer with one signature.
+        names: the signature's output names, all of them, in the wanted order.
+
+    Example:
+
+    >>> content = order_outputs(content, ("boxes", "classes", "scores", "num_detections"))
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    signature = model.signatureDefs[0]
+    subgraph = model.subgraphs[signature.subgraphIndex]
+    by_name = {_text(output.name): int(output.tensorIndex) for output in signature.outputs}
+    if sorted(by_name) != sorted(names):
+        raise ValueError(f"outputs {sorted(by_name)} are not {sorted(names)}")
+    wanted = [by_name[name] for name in names]
+    moved = dict(zip(wanted, sorted(wanted), strict=True))  # old index -> new index
+
+    def remap(indices):
+        return None if indices is None else [moved.get(int(i), int(i)) for i in indices]
+
+    tensors = list(subgraph.tensors)
+    for old, new in moved.items():
+        tensors[new] = subgraph.tensors[old]
+    subgraph.tensors = tensors
+    for operator in subgraph.operators:
+        operator.inputs = remap(operator.inputs)
+        operator.outputs = remap(operator.outputs)
+        operator.intermediates = remap(operator.intermediates)
+    subgraph.inputs = remap(subgraph.inputs)
+    subgraph.outputs = sorted(wanted)
+    for tensor_map in [*signature.inputs, *signature.outputs]:
+        tensor_map.tensorIndex = moved.get(int(tensor_map.tensorIndex), tensor_map.tensorIndex)
+    return flatbuffer_utils.convert_object_to_bytearray(model)
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
 RECURRENT_LAYERS = ("GRU", "LSTM", "SimpleRNN")
 
 
@@ -168,7 +220,9 @@ class TFLiteModel:
     """Runs a `.tflite` file on the LiteRT interpreter with named inputs and outputs.
 
     Quantized outputs are dequantized; the batch dimension is resized to
-    whatever batch is passed in.
+    whatever batch is passed in. A file made for batch 1 (its inputs' batch
+    dimension fixed at 1, e.g. a detector with NMS in the graph) is run on
+    each example of a batch in turn, and the outputs are stacked.
 
     Example:
 
@@ -193,6 +247,10 @@ class TFLiteModel:
             self.inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
             self.outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
         self.input_names = set(self.inputs)
+        # Fixed at batch 1 (not -1, "any"): one example per invoke.
+        self.batch_one = all(
+            list(d.get("shape_signature", d["shape"]))[:1] == [1] for d in self.inputs.values()
+        )
         self._batch = None
 
     def _prepare(self, batch):
@@ -207,6 +265,12 @@ class TFLiteModel:
     def __call__(self, inputs):
         """Runs one batch: `inputs` maps input name -> array; returns name -> array."""
         batch = len(next(iter(inputs.values())))
+        if self.batch_one and batch > 1:
+            rows = [
+                self({name: value[i : i + 1] for name, value in inputs.items()})
+                for i in range(batch)
+            ]
+            return {name: np.concatenate([row[name] for row in rows]) for name in self.outputs}
         self._prepare(batch)
         for name, value in inputs.items():
             details = self.inputs[name]

@@ -330,6 +330,12 @@ class DetectionApp(Application):
             serving=detection_serving.serving_endpoints(model, data.labels, size, settings),
             tflite=detection_serving.tflite_endpoint(model, size, settings),
             int8_float_ops=INT8_FLOAT_OPS,
+            tflite_output_order=detection_serving.TFLITE_OUTPUTS,
+            # Scored in pixels of the letterboxed test images, as the other formats.
+            tflite_outputs_as_reference=lambda outputs: detection_serving.tflite_boxes_in_pixels(
+                outputs, size
+            ),
+            mediapipe_task="object_detector",
             output_key=keys,
             test_inputs={"images": test.images},
             reference=reference,
@@ -342,8 +348,8 @@ class DetectionApp(Application):
                     "dtype": "uint8",
                     "shape": [None, size, size, 3],
                     "note": f"SavedModel: any height and width, letterboxed to {size}x{size} "
-                    f"in the graph; TFLite: {size}x{size}, letterboxed by the caller "
-                    "(scale to fit, pad bottom/right with grey 114)",
+                    f"in the graph; TFLite: one image [1, {size}, {size}, 3], letterboxed by "
+                    "the caller (scale to fit, pad bottom/right with grey 114)",
                 },
                 "image_bytes": {"dtype": "string", "shape": [None], "signature": "serve_bytes"},
             },
@@ -352,7 +358,9 @@ class DetectionApp(Application):
                     "dtype": "float32",
                     "shape": [None, k, 4],
                     "note": "ymin, xmin, ymax, xmax in pixels of the input image "
-                    "(TFLite: of its letterboxed input)",
+                    "(TFLite: fractions 0..1 of its letterboxed input; its outputs in the "
+                    "order boxes, classes, scores, num_detections, as MediaPipe's "
+                    "ObjectDetector reads them)",
                 },
                 "classes": {"dtype": "float32", "shape": [None, k]},
                 "scores": {"dtype": "float32", "shape": [None, k]},
@@ -375,7 +383,7 @@ class DetectionApp(Application):
                 boxed, scale = letterbox(tf.constant(image[None]), size)
                 found = model({"images": boxed.numpy()})
                 height, width = image.shape[:2]
-                boxes = found["boxes"][0] / float(scale)
+                boxes = found["boxes"][0] * size / float(scale)  # fractions -> pixels
                 found["boxes"] = np.clip(boxes, 0, [height, width, height, width])[None]
                 return found
         else:

@@ -167,3 +167,68 @@ def plot_detections(split, detections, labels, path, count=8, min_score=0.3):
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return Path(path)
+
+
+def mediapipe_agreement(mediapipe, litert, image_size, labels):
+    """How MediaPipe's ObjectDetector agrees with the LiteRT interpreter on the same file.
+
+    MediaPipe reports whole pixels, `[origin_x, origin_y, width, height]`,
+    each truncated from the box's fractions times the image side (C++'s
+    `static_cast<int>`); LiteRT's boxes are rounded the same way before the
+    IoU, so only a real difference shows.
+
+    Args:
+        mediapipe: per image, MediaPipe's detections (dicts of `box`,
+            `label`, `score`, see `mediapipe_metadata.mediapipe_detections`).
+        litert: the file's outputs on the same images: `boxes` (fractions),
+            `classes`, `scores`, `num_detections`.
+        image_size: the side of the square images both were given.
+        labels: the label names, by class index.
+
+    Returns:
+        `{"images", "same_count", "same_labels", "min_iou", "max_score_diff"}`:
+        the fraction of images with as many detections, the fraction of
+        those whose labels match box by box, the lowest IoU of a box with
+        its LiteRT counterpart, and the largest score difference.
+    """
+    same_count, same_labels, ious, score_diffs = 0, 0, [], []
+    for index, found in enumerate(mediapipe):
+        count = int(litert["num_detections"][index])
+        if len(found) != count:
+            continue
+        same_count += 1
+        fractions = np.asarray(litert["boxes"][index][:count], np.float32)
+        expected = np.stack(
+            [
+                fractions[:, 1] * image_size,
+                fractions[:, 0] * image_size,
+                (fractions[:, 3] - fractions[:, 1]) * image_size,
+                (fractions[:, 2] - fractions[:, 0]) * image_size,
+            ],
+            axis=-1,
+        ).astype(np.int64)
+        got = np.array([f["box"] for f in found], np.int64).reshape(-1, 4)
+        ious.extend(_xywh_iou(got, expected).tolist())
+        names = [labels[int(round(float(c)))] for c in litert["classes"][index][:count]]
+        same_labels += [f["label"] for f in found] == names
+        scores = np.array([f["score"] for f in found], np.float32)
+        score_diffs.extend(np.abs(scores - litert["scores"][index][:count]).tolist())
+    return {
+        "images": len(mediapipe),
+        "same_count": same_count / max(len(mediapipe), 1),
+        "same_labels": same_labels / max(same_count, 1),
+        # Over the boxes of the images with as many detections (NaN: there were none).
+        "min_iou": float(min(ious)) if ious else float("nan"),
+        "max_score_diff": float(max(score_diffs)) if score_diffs else float("nan"),
+    }
+
+
+def _xywh_iou(a, b):
+    """Row-wise IoU of `[x, y, width, height]` boxes; two empty boxes in one place count as 1."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    low = np.maximum(a[:, :2], b[:, :2])
+    high = np.minimum(a[:, :2] + a[:, 2:], b[:, :2] + b[:, 2:])
+    inter = np.prod(np.clip(high - low, 0, None), axis=-1)
+    union = np.prod(a[:, 2:], axis=-1) + np.prod(b[:, 2:], axis=-1) - inter
+    same = (a == b).all(axis=-1)
+    return np.where(same, 1.0, inter / np.maximum(union, 1e-9))

@@ -135,11 +135,13 @@ def decode_boxes(box_outputs, centres, location_strides):
 
 # What a full-int8 file runs in float (see `dlapps.export.tflite.convert`'s `float_ops`):
 # everything after the head's last convolutions. The network stays int8; from the flattening
-# of each level's outputs (RESHAPE, CONCATENATION) on, the decode, the sigmoid, and the ops
-# that cast, rank, gather and slice classes, scores and boxes run in float, so that pixel
-# coordinates and scores are not rounded to an 8-bit grid (~1 pixel, 1/256 of a score) and
-# box distances and logits never share one quantization scale. CAST and MUL also cover the
-# input's uint8 -> float rescale, which the converter folds into the first QUANTIZE.
+# of each level's outputs (RESHAPE, CONCATENATION) on, the decode, the sigmoid, the ops that
+# cast, rank, gather and slice classes, scores and boxes, and the clip of the boxes to the
+# input (MINIMUM, MAXIMUM) run in float, so that pixel coordinates and scores are not rounded
+# to an 8-bit grid (~1 pixel, 1/256 of a score) and box distances and logits never share one
+# quantization scale. CAST and MUL also cover the input's uint8 -> float rescale, which the
+# converter folds into the first QUANTIZE. (The FPN's nearest upsampling is EXPAND_DIMS, TILE
+# and RESHAPE: its RESHAPE runs in float between a lossless DEQUANTIZE and QUANTIZE pair.)
 INT8_FLOAT_OPS = (
     "RESHAPE",
     "CONCATENATION",
@@ -153,6 +155,8 @@ INT8_FLOAT_OPS = (
     "TOPK_V2",
     "GATHER",
     "CAST",
+    "MINIMUM",
+    "MAXIMUM",
 )
 
 
@@ -165,6 +169,7 @@ def decode_and_suppress(
     score_threshold=0.25,
     iou_threshold=0.5,
     pre_nms_top_k=1000,
+    image_size=None,
 ):
     """Raw head outputs -> detections per image, padded to `max_detections`.
 
@@ -177,6 +182,9 @@ def decode_and_suppress(
         box_outputs: float `(batch, L, 4)` distances from the detector.
         class_logits: float `(batch, L, num_classes)`.
         centres, location_strides: from `anchor_points`.
+        image_size: the input's side: boxes are clipped to it before NMS
+            (as torchvision's detectors do), so that two boxes that end up
+            the same inside the image are one detection, not two.
 
     Returns:
         dict of `boxes` `(batch, max_detections, 4)` (ymin, xmin, ymax,
@@ -185,6 +193,8 @@ def decode_and_suppress(
         `(batch,)`; rows past `num_detections` are zero.
     """
     boxes = decode_boxes(box_outputs, centres, location_strides)
+    if image_size is not None:
+        boxes = tf.clip_by_value(boxes, 0.0, float(image_size))
     probabilities = tf.sigmoid(class_logits)
     scores = tf.reduce_max(probabilities, axis=-1)
     classes = tf.cast(tf.argmax(probabilities, axis=-1), tf.float32)
@@ -215,16 +225,25 @@ def decode_and_suppress(
             tf.cast(count, tf.float32),
         )
 
-    picked_boxes, picked_classes, picked_scores, count = tf.map_fn(
-        one_image,
-        (top_boxes, top_scores, offset, top_classes),
-        fn_output_signature=(
-            tf.TensorSpec([max_detections, 4], tf.float32),
-            tf.TensorSpec([max_detections], tf.float32),
-            tf.TensorSpec([max_detections], tf.float32),
-            tf.TensorSpec([], tf.float32),
-        ),
-    )
+    values = (top_boxes, top_scores, offset, top_classes)
+    if box_outputs.shape[0] == 1:
+        # A batch-1 graph (the TFLite files): image 0 directly, no loop over the batch. A
+        # `map_fn` would be a WHILE loop whose TensorList buffers a full-int8 conversion
+        # quantizes with the range of their zero initial value (a scale of ~1e-8), which
+        # crushes every image's detections but the last one of a batch.
+        picked = [value[None] for value in one_image([value[0] for value in values])]
+    else:
+        picked = tf.map_fn(
+            one_image,
+            values,
+            fn_output_signature=(
+                tf.TensorSpec([max_detections, 4], tf.float32),
+                tf.TensorSpec([max_detections], tf.float32),
+                tf.TensorSpec([max_detections], tf.float32),
+                tf.TensorSpec([], tf.float32),
+            ),
+        )
+    picked_boxes, picked_classes, picked_scores, count = picked
     return {
         "boxes": picked_boxes,
         "classes": picked_classes,

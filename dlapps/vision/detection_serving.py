@@ -6,10 +6,11 @@
   (strings) and `num_detections` (float32), K = `max_detections`.
 - SavedModel `serve_bytes`: `image_bytes`, encoded JPEG/PNG files (TF
   Serving's REST `{"b64": ...}`), each decoded and detected on its own.
-- TFLite: uint8 `images` `(batch, S, S, 3)`, already letterboxed (see
-  `detection_postprocess.letterbox`), -> `boxes` in that S x S input,
-  `classes`, `scores`, `num_detections` (MediaPipe's ObjectDetector
-  outputs: locations, categories, scores, number of detections).
+- TFLite: uint8 `images` `(1, S, S, 3)`, one image already letterboxed (see
+  `detection_postprocess.letterbox`), -> `boxes` as fractions (0..1) of
+  that S x S input, `classes`, `scores`, `num_detections`, in this order
+  (MediaPipe's ObjectDetector outputs: locations, categories, scores,
+  number of detections).
 """
 
 import tensorflow as tf
@@ -38,9 +39,8 @@ def detect_function(model, image_size, settings):
             max_detections=settings["max_detections"],
             score_threshold=settings["score_threshold"],
             iou_threshold=settings["iou_threshold"],
+            image_size=image_size,  # boxes clipped to the input before NMS
         )
-        # Boxes stay inside the input (padding rows stay zero).
-        found["boxes"] = tf.clip_by_value(found["boxes"], 0.0, float(image_size))
         return found
 
     return detect
@@ -88,10 +88,34 @@ def serving_endpoints(model, labels, image_size, settings):
     ]
 
 
+TFLITE_OUTPUTS = ("boxes", "classes", "scores", "num_detections")
+
+
 def tflite_endpoint(model, image_size, settings):
-    """The TFLite graph: letterboxed uint8 images -> decode and NMS, builtin ops only."""
+    """The TFLite graph: one letterboxed uint8 image -> decode and NMS, builtin ops only.
+
+    The layout of MediaPipe's ObjectDetector (and of TFLite's detection
+    models): batch 1 and one subgraph, with no loop over the batch, so
+    nothing for a full-int8 conversion to quantize in a loop (see
+    `decode_and_suppress`); `boxes` (ymin, xmin, ymax, xmax) as fractions
+    of the S x S input; the outputs in the order `TFLITE_OUTPUTS` (the
+    exporter sets it, see `tflite.order_outputs`). `TFLiteModel` runs a
+    batch of images through it one by one.
+    """
+    detect = detect_function(model, image_size, settings)
+
+    def detect_one(images):
+        found = detect(images)
+        found["boxes"] = found["boxes"] * (1.0 / image_size)  # a MUL: float in an int8 file
+        return found
+
     return Endpoint(
         "serving_default",
-        detect_function(model, image_size, settings),
-        [tf.TensorSpec([None, image_size, image_size, 3], tf.uint8, name="images")],
+        detect_one,
+        [tf.TensorSpec([1, image_size, image_size, 3], tf.uint8, name="images")],
     )
+
+
+def tflite_boxes_in_pixels(outputs, image_size):
+    """A TFLite file's outputs with `boxes` in pixels of its S x S input (from fractions)."""
+    return {**outputs, "boxes": outputs["boxes"] * float(image_size)}

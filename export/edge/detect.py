@@ -9,13 +9,14 @@ to the device together.
       car 0.912 box (x, y, x, y) 12, 40, 180, 130
       ...
 
-The model contract: one uint8 input `[batch, S, S, 3]` of raw pixels,
+The model contract: one uint8 input `[1, S, S, 3]` of raw pixels,
 letterboxed (scaled to fit, padded at the bottom and right with grey 114;
 done here with Pillow, as `dlapps` does with TensorFlow), and the outputs
-`boxes` (ymin, xmin, ymax, xmax in the S x S input's pixels), `classes`,
-`scores` and `num_detections`, already decoded and non-max suppressed in
-the graph. Boxes are mapped back to the photo's pixels here. Labels come
-from `labels.txt` beside the .tflite file.
+`boxes` (ymin, xmin, ymax, xmax as fractions of the S x S input),
+`classes`, `scores` and `num_detections`, already decoded and non-max
+suppressed in the graph (the layout MediaPipe's ObjectDetector reads).
+Boxes are mapped back to the photo's pixels here. Labels come from the
+file's own metadata, else from `labels.txt` beside it.
 """
 
 import argparse
@@ -81,11 +82,13 @@ def load_detector(model_path, labels_path=None, num_threads=None):
     details = litert.input_details(interpreter)
     if set(details) != {"images"}:
         raise EdgeError(f"not a dlapps detector: its inputs are {sorted(details)}, not ['images']")
-    labels_path = Path(labels_path or Path(model_path).parent / "labels.txt")
-    try:
-        labels = labels_path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise EdgeError(f"labels file not found: {labels_path}") from None
+    labels = None if labels_path else litert.metadata_labels(model_path)
+    if labels is None:
+        labels_path = Path(labels_path or Path(model_path).parent / "labels.txt")
+        try:
+            labels = labels_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise EdgeError(f"labels file not found: {labels_path}") from None
     size = int(details["images"]["shape_signature"][1])
     return {"interpreter": interpreter, "size": size, "labels": labels}
 
@@ -100,7 +103,8 @@ def detect_image(detector, path):
         raise EdgeError(f"not a dlapps detector: no {sorted(missing)} output")
     height, width = pixels.shape[:2]
     count = int(outputs["num_detections"][0])
-    boxes = np.clip(outputs["boxes"][0][:count] / scale, 0, [height, width, height, width])
+    boxes = outputs["boxes"][0][:count] * detector["size"] / scale  # fractions -> photo pixels
+    boxes = np.clip(boxes, 0, [height, width, height, width])
     labels = detector["labels"]
     objects = []
     for box, label, score in zip(
