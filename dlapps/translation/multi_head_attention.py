@@ -9,14 +9,16 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
     """`keras.layers.MultiHeadAttention` computed with 2-D matmuls: same weights, same outputs.
 
     Keras projects queries, keys and values with `EinsumDense` layers
-    (`"abc,cde->abde"`); on CPUs TensorFlow runs those einsums several times
+    (`"abc,cde->abde"`); on CPUs TensorFlow runs those einsums markedly
     slower than the equivalent `(tokens, hidden) x (hidden, heads * key_dim)`
-    matrix product, which matters when batches are short (sentences batched
-    by length): the four projections of a block took a third of a training
-    step's time. This layer keeps Keras' variables, masks and dropout and
-    only reshapes the kernels to 2-D (and the head axes to batch axes for
-    the score and weighted-sum products), so a checkpoint of either loads
-    into the other and the outputs are equal.
+    matrix product when batches are short (sentences batched by length):
+    forward and backward of one layer on 64 sentences of 12 tokens, width
+    256, took 17.6 ms of CPU with Keras' layer and 12 ms with this one (a
+    translation training step: 8% less CPU). This layer keeps Keras'
+    variables, masks and dropout and only reshapes the kernels to 2-D (and
+    moves the heads next to the batch axis for the score and weighted-sum
+    products), so a checkpoint of either loads into the other and the
+    outputs are equal.
 
     Only the plain form of `call` takes this path: explicit `attention_mask`
     and/or `use_causal_mask`. Keras masks on the inputs, `query_mask`/
