@@ -838,7 +838,7 @@ def bench_translation_real(workdir, settings):
     tsv = Path(workdir) / "gettext_pairs.tsv"
     count = write_tsv(tsv)
     print(f"translation: {count} real pairs", file=sys.stderr)
-    throughput = _translation_throughput(tsv, seed, steps=5 if quick else 20)
+    throughput = _translation_throughput(tsv, seed, steps=4 if quick else 40)
     result = _train(
         "translation", workdir, data=str(tsv), seed=seed, time_budget=30 if quick else 600
     )
