@@ -15,6 +15,7 @@ from dlapps.application import get_application
 from dlapps.export import TFLiteModel
 from dlapps.translation import decoding, seq2seq, translation_app
 from dlapps.translation.losses import MaskedCrossEntropy, masked_accuracy
+from dlapps.translation.multi_head_attention import MultiHeadAttention
 from dlapps.translation.tokenizer import END_ID, PAD_ID, START_ID
 
 EDGE = Path(__file__).resolve().parents[1] / "export" / "edge"
@@ -44,6 +45,34 @@ def test_decoder_is_causal_and_ignores_source_padding():
     np.testing.assert_allclose(
         logits, model({"source_ids": padded_differently, "target_ids": target}), atol=1e-5
     )
+
+
+def test_matmul_attention_equals_keras_attention_in_outputs_and_gradients():
+    rng = np.random.default_rng(0)
+    query = rng.normal(size=(3, 5, 16)).astype("float32")
+    memory = rng.normal(size=(3, 7, 16)).astype("float32")
+    source_mask = np.ones((3, 1, 7), bool)
+    source_mask[0, :, 4:] = False  # a padded source
+    for value, mask, causal in ((query, None, True), (memory, source_mask, False)):
+        reference = keras.layers.MultiHeadAttention(4, 4, dropout=0.1)
+        attention = MultiHeadAttention(4, 4, dropout=0.1)
+        for layer in (reference, attention):
+            layer(query, value, attention_mask=mask, use_causal_mask=causal)
+        attention.set_weights(reference.get_weights())
+        with tf.GradientTape(persistent=True) as tape:
+            outputs = [
+                layer(query, value, attention_mask=mask, use_causal_mask=causal)
+                for layer in (reference, attention)
+            ]
+            losses = [tf.reduce_sum(tf.sin(output)) for output in outputs]
+        np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-6)
+        assert float(tf.math.reduce_std(outputs[0])) > 0.1  # not a constant output
+        expected, got = (
+            tape.gradient(loss, layer.trainable_variables)
+            for layer, loss in zip((reference, attention), losses, strict=True)
+        )
+        for want, have in zip(expected, got, strict=True):
+            np.testing.assert_allclose(have, want, atol=1e-4)
 
 
 def test_masked_loss_and_accuracy_skip_padding():

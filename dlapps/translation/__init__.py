@@ -24,6 +24,7 @@ from dlapps.translation.extractive_scorer import (
     select_sentences,
 )
 from dlapps.translation.losses import MaskedCrossEntropy, masked_accuracy
+from dlapps.translation.multi_head_attention import MultiHeadAttention
 from dlapps.translation.parallel_data import ParallelData, load_parallel_data, load_tsv
 from dlapps.translation.positional_embedding import PositionalEmbedding
 from dlapps.translation.rouge import oracle_labels, rouge_scores, split_sentences
@@ -65,6 +66,7 @@ __all__ = [
     "select_sentences",
     "split_sentences",
     "MaskedCrossEntropy",
+    "MultiHeadAttention",
     "ParallelData",
     "PositionalEmbedding",
     "SubwordTokenizer",

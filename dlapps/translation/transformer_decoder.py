@@ -2,6 +2,8 @@
 
 import keras
 
+from dlapps.translation.multi_head_attention import MultiHeadAttention
+
 
 @keras.saving.register_keras_serializable(package="dlapps")
 class TransformerDecoder(keras.layers.Layer):
@@ -26,11 +28,11 @@ class TransformerDecoder(keras.layers.Layer):
         self.intermediate_dim = intermediate_dim
         self.dropout = dropout
         key_dim = hidden_dim // num_heads
-        self.self_attention = keras.layers.MultiHeadAttention(
+        self.self_attention = MultiHeadAttention(
             num_heads, key_dim, dropout=dropout, name="self_attention"
         )
         self.self_attention_norm = keras.layers.LayerNormalization(name="self_attention_norm")
-        self.cross_attention = keras.layers.MultiHeadAttention(
+        self.cross_attention = MultiHeadAttention(
             num_heads, key_dim, dropout=dropout, name="cross_attention"
         )
         self.cross_attention_norm = keras.layers.LayerNormalization(name="cross_attention_norm")

@@ -2,6 +2,8 @@
 
 import keras
 
+from dlapps.translation.multi_head_attention import MultiHeadAttention
+
 
 @keras.saving.register_keras_serializable(package="dlapps")
 class TransformerEncoder(keras.layers.Layer):
@@ -24,7 +26,7 @@ class TransformerEncoder(keras.layers.Layer):
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.dropout = dropout
-        self.attention = keras.layers.MultiHeadAttention(
+        self.attention = MultiHeadAttention(
             num_heads, hidden_dim // num_heads, dropout=dropout, name="self_attention"
         )
         self.attention_norm = keras.layers.LayerNormalization(name="self_attention_norm")
