@@ -75,26 +75,24 @@ def _make_divisible(value, divisor=8):
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-def _inverted_residual(x, expansion, filters, strides, name):
+def _inverted_residual(x, expansion, filters, strides, name, norm=None):
+    # `norm`: the batch-norm layer class (the detector passes its fused one).
+    norm = norm or keras.layers.BatchNormalization
     in_channels = x.shape[-1]
     shortcut = x
     if expansion != 1:
         x = keras.layers.Conv2D(in_channels * expansion, 1, use_bias=False, name=f"{name}_expand")(
             x
         )
-        x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_expand_bn")(
-            x
-        )
+        x = norm(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_expand_bn")(x)
         x = keras.layers.ReLU(6.0, name=f"{name}_expand_relu")(x)
     x = keras.layers.DepthwiseConv2D(
         3, strides=strides, padding="same", use_bias=False, name=f"{name}_depthwise"
     )(x)
-    x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_depthwise_bn")(
-        x
-    )
+    x = norm(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_depthwise_bn")(x)
     x = keras.layers.ReLU(6.0, name=f"{name}_depthwise_relu")(x)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(x)
-    x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_project_bn")(x)
+    x = norm(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_project_bn")(x)
     if strides == 1 and in_channels == filters:
         x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
     return x

@@ -25,6 +25,7 @@ import math
 import keras
 
 from dlapps.vision.backbones import BATCH_NORM_MOMENTUM, _inverted_residual, _make_divisible
+from dlapps.vision.fused_batch_norm import FusedBatchNormalization
 
 STRIDES = (8, 16, 32)
 DETECTOR_MODELS = {
@@ -55,10 +56,10 @@ _OUTPUT_BLOCKS = (5, 10, 13)  # index of the last block of each returned stage
 
 def _separable(x, filters, name):
     x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(x)
-    x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_dw_bn")(x)
+    x = FusedBatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_dw_bn")(x)
     x = keras.layers.ReLU(6.0, name=f"{name}_dw_relu")(x)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
-    x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_pw_bn")(x)
+    x = FusedBatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_pw_bn")(x)
     return keras.layers.ReLU(6.0, name=f"{name}_pw_relu")(x)
 
 
@@ -79,7 +80,7 @@ def detector_backbone(inputs, width_multiplier=0.5):
         use_bias=False,
         name="stem_conv",
     )(inputs)
-    x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name="stem_bn")(x)
+    x = FusedBatchNormalization(momentum=BATCH_NORM_MOMENTUM, name="stem_bn")(x)
     x = keras.layers.ReLU(6.0, name="stem_relu")(x)
     features, block = [], 0
     for expansion, channels, repeats, stride in _STAGES:
@@ -90,6 +91,7 @@ def detector_backbone(inputs, width_multiplier=0.5):
                 _make_divisible(channels * width_multiplier),
                 stride if repeat == 0 else 1,
                 name=f"block{block}",
+                norm=FusedBatchNormalization,
             )
             if block in _OUTPUT_BLOCKS:
                 features.append(x)
