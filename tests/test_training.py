@@ -70,7 +70,7 @@ def test_mixed_precision_trains_and_hands_back_a_float32_model(tmp_path, precisi
     # epoch), so a narrow CNN without augmentation: this test is about the
     # policy round trip, not accuracy.
     options = {"cnn_filters": (8, 16), "augment": False}
-    config = _config(tmp_path, epochs=3, precision=precision, options=options)
+    config = _config(tmp_path, epochs=2, precision=precision, options=options)
     result = training.run(get_application("vision"), config)
     assert result.report["training"]["precision"] == precision
     assert result.model.dtype_policy.name == "float32"

@@ -63,6 +63,9 @@ def convert(
     )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = text_ops
+    # The converter's own metadata (its version and options) costs a third
+    # pass over the flatbuffer in Python; nothing reads it.
+    converter.exclude_conversion_metadata = True
     if tflite_format != "tflite_float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if tflite_format == "tflite_float16":
