@@ -114,6 +114,7 @@ def _add_training_arguments(parser):
     )
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--output", default="saved_models", help="where versions are exported")
+    _add_tflite_argument(group)
     group.add_argument("--workdir", default="runs", help="checkpoints, logs, resume backup")
     group.add_argument(
         "--restart",
@@ -151,7 +152,18 @@ def _app_subparsers(parser, command, add_training=True):
                 "--seed", type=int, help="seed of the data split (default: the run's)"
             )
             app_parser.add_argument("--output", default="saved_models")
+            _add_tflite_argument(app_parser)
         application.add_arguments(app_parser)
+
+
+def _add_tflite_argument(parser):
+    parser.add_argument(
+        "--tflite",
+        nargs="*",
+        metavar="FORMAT",
+        help="only these TFLite files: tflite_float32, tflite_float16, tflite_dynamic, "
+        "tflite_int8 (none after the flag: no TFLite file; default: every format the app offers)",
+    )
 
 
 def _add_common(parser):
@@ -300,6 +312,7 @@ def _config_from_args(args):
         "patience",
         "restart",
         "seed",
+        "tflite",
     }
     values = vars(args)
     config = {k: values[k] for k in common if k in values}
@@ -411,16 +424,18 @@ def _export(args, out):
     import tempfile
 
     from dlapps import report
-    from dlapps.export import export_model
+    from dlapps.export import export_model, exporter
 
+    exporter.check_tflite_formats(args.tflite)
     application, model, data, config = _load_for_data(args)
     with (
         tempfile.TemporaryDirectory() as figures_dir,
         contextlib.redirect_stdout(sys.stderr),
     ):
         metrics, details, figures = application.evaluate(model, data, figures_dir)
+        spec = exporter.with_tflite_formats(application.export_spec(model, data), args.tflite)
         exported = export_model(
-            application.export_spec(model, data),
+            spec,
             config.output,
             metrics,
             {

@@ -26,7 +26,7 @@ import tensorflow as tf
 from dlapps import callbacks as callbacks_lib
 from dlapps import distribute, optimizers, report, runs
 from dlapps.errors import UserError
-from dlapps.export import export_model
+from dlapps.export import export_model, exporter
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
@@ -57,6 +57,8 @@ class TrainConfig:
             default; 0: no early stopping).
         restart: discard an interrupted run's backup instead of resuming.
         export: write a new version under `output` after training.
+        tflite: the TFLite formats to write (e.g. `("tflite_int8",)`);
+            `None` writes every format the app offers, `()` none.
         seed: seeds data splits, initialisation and shuffling.
         verbose: Keras' progress output (0 silent, 1 bar, 2 one line/epoch).
         options: the application's own settings (e.g. vision's `model`).
@@ -83,6 +85,7 @@ class TrainConfig:
     patience: int | None = None
     restart: bool = False
     export: bool = True
+    tflite: tuple | None = None
     seed: int = 0
     verbose: int | str = "auto"
     options: dict = dataclasses.field(default_factory=dict)
@@ -158,6 +161,7 @@ def _run(application, config):
     except ValueError as error:  # a bad --optimizer, --schedule, --momentum...
         raise UserError(str(error)) from None
     application.check_options(config.options)
+    exporter.check_tflite_formats(config.tflite)
     data = application.load_data(config)
     # Resume only the very same run; say what differs otherwise.
     fingerprint = runs.run_fingerprint(application, config, data)
@@ -284,9 +288,8 @@ def _run(application, config):
         "run": fingerprint,
     }
     if config.export:
-        exported = export_model(
-            application.export_spec(model, data), config.output, metrics, extra, figures
-        )
+        spec = exporter.with_tflite_formats(application.export_spec(model, data), config.tflite)
+        exported = export_model(spec, config.output, metrics, extra, figures)
     else:
         exported = {"app": application.name, "metrics": metrics, **extra}
     # Finished: a time budget's backup must not make the next run resume this one.

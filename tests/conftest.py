@@ -4,8 +4,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests check that every export is timed, not how fast: a short latency loop
-# (dlapps.export.benchmark), here and in every subprocess a test starts.
+# at batch 1 only (dlapps.export.benchmark), here and in every subprocess a
+# test starts.
 os.environ.setdefault("DLAPPS_LATENCY_SECONDS", "0.2")
+os.environ.setdefault("DLAPPS_LATENCY_BATCHES", "1")
 
 import pytest  # noqa: E402
 

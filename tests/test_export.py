@@ -175,3 +175,33 @@ def test_latency_loop_stops_at_its_budget_and_names_a_bad_one(monkeypatch):
     monkeypatch.setenv("DLAPPS_LATENCY_SECONDS", "soon")
     with pytest.raises(UserError, match=r"\$DLAPPS_LATENCY_SECONDS is 'soon'"):
         benchmark.median_latency_ms(twenty_ms)
+
+
+def test_latency_batch_sizes_come_from_the_environment_or_default_to_1_and_32(monkeypatch):
+    from dlapps.errors import UserError
+    from dlapps.export import benchmark
+
+    monkeypatch.delenv("DLAPPS_LATENCY_BATCHES", raising=False)
+    assert benchmark.export_batch_sizes() == (1, 32)
+    monkeypatch.setenv("DLAPPS_LATENCY_BATCHES", "1,8")
+    assert benchmark.export_batch_sizes() == (1, 8)
+    for bad in ("", "one", "0,32"):
+        monkeypatch.setenv("DLAPPS_LATENCY_BATCHES", bad)
+        with pytest.raises(UserError, match=r"\$DLAPPS_LATENCY_BATCHES is .*such as 1,32"):
+            benchmark.export_batch_sizes()
+
+
+def test_tflite_formats_keep_what_the_app_offers_and_name_the_rest(capsys):
+    from dlapps.errors import UserError
+    from dlapps.export import ExportSpec, exporter
+
+    offered = ("tflite_float32", "tflite_float16", "tflite_dynamic")
+    spec = ExportSpec(*[None] * 10, tflite_formats=offered)
+    spec.app = "speech_stt"
+    assert exporter.with_tflite_formats(spec, None).tflite_formats == offered
+    assert exporter.with_tflite_formats(spec, []).tflite_formats == ()
+    kept = exporter.with_tflite_formats(spec, ["tflite_int8", "tflite_dynamic"])
+    assert kept.tflite_formats == ("tflite_dynamic",) and spec.tflite_formats == offered
+    assert "speech_stt has no tflite_int8 file" in capsys.readouterr().err
+    with pytest.raises(UserError, match="unknown TFLite format 'int8': choose among tflite_"):
+        exporter.with_tflite_formats(spec, ["int8"])

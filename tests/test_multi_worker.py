@@ -1,5 +1,6 @@
 """Multi-worker training on one machine: `dlapps launch`, equal weights, resume after a kill."""
 
+import json
 import os
 import re
 import signal
@@ -72,6 +73,7 @@ def test_two_workers_survive_a_killed_worker_and_end_with_equal_weights(tmp_path
         "--no-augment",
         "--patience",
         "0",
+        "--tflite",  # the SavedModel only: this test is about the workers, not the files
         "--output",
         str(tmp_path / "out"),
         "--workdir",
@@ -104,6 +106,9 @@ def test_two_workers_survive_a_killed_worker_and_end_with_equal_weights(tmp_path
     assert first.keys() == second.keys() and first
     assert max(np.max(np.abs(first[k] - second[k])) for k in first) == 0.0
     assert sorted(p.name for p in (tmp_path / "out" / "vision").iterdir()) == ["1"]
+    report = json.loads((tmp_path / "out" / "vision" / "1" / "report.json").read_text())
+    assert [e["format"] for e in report["exports"]] == ["saved_model"]
+    assert not list((tmp_path / "out" / "vision" / "1").glob("*.tflite"))
 
 
 def test_a_taken_port_stops_every_worker_with_a_clear_error(tmp_path):

@@ -8,6 +8,10 @@ import numpy as np
 # Caps each latency measurement (seconds); the test suite sets it low, as it
 # checks that every export is timed, not how fast it is.
 SECONDS_VARIABLE = "DLAPPS_LATENCY_SECONDS"
+# The batch sizes an export times each file at; the test suite times batch 1
+# only, as a batch of 32 long clips or articles costs more than the check.
+BATCHES_VARIABLE = "DLAPPS_LATENCY_BATCHES"
+DEFAULT_BATCHES = (1, 32)
 
 
 def median_latency_ms(function, warmup=3, repeats=30, max_seconds=None):
@@ -45,6 +49,24 @@ def _default_max_seconds():
         return float(text)
     except ValueError:
         raise UserError(f"${SECONDS_VARIABLE} is {text!r}: give a number of seconds") from None
+
+
+def export_batch_sizes():
+    """The batch sizes exports time: `$DLAPPS_LATENCY_BATCHES` (e.g. "1,32"), else 1 and 32."""
+    from dlapps.errors import UserError
+
+    text = os.environ.get(BATCHES_VARIABLE)
+    if text is None:
+        return DEFAULT_BATCHES
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise UserError(
+            f"${BATCHES_VARIABLE} is {text!r}: give batch sizes separated by commas, such as 1,32"
+        )
+    return sizes
 
 
 def take_batch(inputs, batch_size):

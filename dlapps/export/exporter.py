@@ -119,18 +119,52 @@ class ExportSpec:
     score_runner: object = None
 
 
-def measure(run, spec, test_inputs=None, latency_batches=(1, 32)):
+def check_tflite_formats(formats):
+    """Raises `UserError` unless every name in `formats` is a TFLite format (None passes)."""
+    unknown = [f for f in formats or () if f not in tflite.TFLITE_FORMATS]
+    if unknown:
+        raise UserError(
+            f"unknown TFLite format {unknown[0]!r}: choose among "
+            f"{', '.join(tflite.TFLITE_FORMATS)} (or none)"
+        )
+
+
+def with_tflite_formats(spec, formats):
+    """`spec` writing only the TFLite `formats` it offers (`None`: all of them).
+
+    A wanted format the app does not offer (e.g. full int8 of a model
+    whose ops int8 cannot hold) is named on stderr and skipped.
+    """
+    if formats is None:
+        return spec
+    check_tflite_formats(formats)
+    for name in formats:
+        if name not in spec.tflite_formats:
+            print(
+                f"{spec.app} has no {name} file (it offers "
+                f"{', '.join(spec.tflite_formats)}): skipped",
+                file=sys.stderr,
+            )
+    kept = tuple(f for f in spec.tflite_formats if f in formats)
+    return dataclasses.replace(spec, tflite_formats=kept)
+
+
+def measure(run, spec, test_inputs=None, latency_batches=None):
     """Runs a model over the test inputs and measures it against Keras.
 
     Args:
         run: `callable(inputs dict) -> outputs dict` for one batch.
         spec: the `ExportSpec` with test inputs, reference and score.
         test_inputs: the inputs `run` takes, if not `spec.test_inputs`.
+        latency_batches: batch sizes to time (default:
+            `benchmark.export_batch_sizes()`, 1 and 32).
 
     Returns:
         `{"metrics", "max_abs_diff" (or the spec's parity keys),
         "latency_ms", "latency_ms_batch_32"}`.
     """
+    if latency_batches is None:
+        latency_batches = benchmark.export_batch_sizes()
     test_inputs = spec.test_inputs if test_inputs is None else test_inputs
     keys = spec.output_key if isinstance(spec.output_key, tuple) else (spec.output_key,)
     parts = {key: [] for key in keys}
