@@ -62,15 +62,18 @@ def format_summary(report):
         if training.get("stopped_by"):
             line += f", stopped by {training['stopped_by']}"
         lines.append(line)
-    header = f"  {'format':<18}{'size':>10}  {'metrics':<36}{'vs keras':>11}{'ms@1':>9}"
-    lines.append(header)
-    for export in report["exports"]:
-        # The first three metrics; report.json has them all.
-        metrics = list(export.get("metrics", {}).items())[:3]
-        metrics = ", ".join(f"{k} {_format_value(v)}" for k, v in metrics)
+    # The first three metrics of each file (report.json has them all), in a
+    # column as wide as the longest, so that no two columns run together.
+    rows = [
+        ", ".join(f"{k} {_format_value(v)}" for k, v in list(export.get("metrics", {}).items())[:3])
+        for export in report["exports"]
+    ]
+    width = max([36, *(len(row) + 2 for row in rows)])
+    lines.append(f"  {'format':<18}{'size':>10}  {'metrics':<{width}}{'vs keras':>11}{'ms@1':>9}")
+    for export, metrics in zip(report["exports"], rows, strict=True):
         latency = export.get("latency_ms")
         lines.append(
-            f"  {export['format']:<18}{export['bytes'] / 1024:>8.0f}KB  {metrics:<36}"
+            f"  {export['format']:<18}{export['bytes'] / 1024:>8.0f}KB  {metrics:<{width}}"
             f"{_parity(export):>11}"
             f"{'' if latency is None else f'{latency:.3f}':>9}"
         )
@@ -85,7 +88,7 @@ def _parity(export):
         return f"{export['identical_detections']:.1%} same"
     if export.get("identical_to_keras") is not None:
         return f"{export['identical_to_keras']:.1%} same"
-    return ""
+    return "-"  # e.g. an agent's files, compared by the actions they choose
 
 
 def write_json(data, path):

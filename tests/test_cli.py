@@ -150,9 +150,13 @@ def test_evaluate_and_export_a_saved_keras_model(capsys, trained_vision, tmp_pat
         tmp_path / "model.keras",
         "--output",
         tmp_path / "out",
+        "--tflite",
+        "tflite_int8",
     )
     assert status == 0, err
-    assert (tmp_path / "out" / "vision" / "1" / "saved_model.pb").is_file()
+    version = tmp_path / "out" / "vision" / "1"
+    assert (version / "saved_model.pb").is_file()
+    assert sorted(p.name for p in version.glob("*.tflite")) == ["vision_int8.tflite"]
 
 
 def test_console_script_error_has_no_traceback(tmp_path):

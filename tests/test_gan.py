@@ -191,21 +191,18 @@ def test_floor_uses_as_many_real_images_as_the_score(trained_gan, tmp_path):
     assert abs(metrics["fid"] - metrics["fid_floor"]) < 0.25 * metrics["fid_floor"]
 
 
-def test_evaluate_and_export_gan_take_the_best_generator(
-    trained_gan, tmp_path, capsys, monkeypatch
-):
+def test_evaluate_and_export_gan_take_the_best_generator(trained_gan, tmp_path, capsys):
     from pathlib import Path
 
     from dlapps import cli
-
-    monkeypatch.setattr(gan_app, "TFLITE_FORMATS", ("tflite_float32",))  # the path, not formats
 
     best = Path(trained_gan.report["path"]).parents[2] / "runs" / "gan" / "best_generator.keras"
     assert cli.main(["evaluate", "gan", str(best)]) == 0
     out = capsys.readouterr().out
     assert "fid:" in out and "label_accuracy:" in out
-    assert cli.main(["export", "gan", str(best), "--output", str(tmp_path)]) == 0
-    assert (tmp_path / "gan" / "1" / "gan_float32.tflite").is_file()
+    export = ["export", "gan", str(best), "--output", str(tmp_path), "--tflite", "tflite_float32"]
+    assert cli.main(export) == 0
+    assert [p.name for p in (tmp_path / "gan" / "1").glob("*.tflite")] == ["gan_float32.tflite"]
 
 
 def test_predict_never_overwrites_an_existing_grid(trained_gan, tmp_path, capsys):

@@ -112,3 +112,20 @@ def test_summary_says_how_many_of_the_planned_epochs_ran():
     assert (
         "trained 17 of 30 planned epochs (9 in this run, 251.0 s), stopped by time budget" in text
     )
+
+
+def test_summary_columns_never_run_together():
+    from dlapps import report
+
+    metrics = {"rouge1": 0.78843, "rouge2": 0.67151, "rougeL": 0.76151}
+    exports = [
+        {"format": "saved_model", "bytes": 2048, "metrics": metrics, "identical_to_keras": 1.0},
+        {"format": "tflite_int8", "bytes": 1024, "metrics": {"return": 500.0}, "latency_ms": 0.5},
+    ]
+    text = report.format_summary(
+        {"app": "summarization", "version": 1, "metrics": {}, "exports": exports}
+    )
+    saved_model, int8 = text.splitlines()[-2:]
+    # Before: "rougeL 0.7615100.0% same" (a metric and the parity column as one number).
+    assert "rougeL 0.7615  " in saved_model and saved_model.rstrip().endswith("100.0% same")
+    assert int8.split()[-2:] == ["-", "0.500"]
