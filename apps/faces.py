@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from dlapps import callbacks, faces, metrics, optimizers, report
-from dlapps.export import export_model
+from dlapps.export import export_model, exporter
 from dlapps.faces.faces_app import FacesApp
 from dlapps.faces.identification import open_set_identification
 
@@ -102,7 +102,6 @@ print(
     f"rank-1 {identification['rank1']:.4f}, "
     f"impostors rejected {identification['impostor_rejection']:.4f}"
 )
-spec = FacesApp().export_spec(model, data)
-spec.tflite_formats = tuple(args.tflite)
+spec = exporter.with_tflite_formats(FacesApp().export_spec(model, data), args.tflite)
 exported = export_model(spec, args.output, metrics=learned)
 print(report.format_summary(exported))

@@ -243,7 +243,7 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
                     )
         plain_bytes = {name: len(content) for name, content in converted.items()}
         mediapipe_report = None
-        if spec.mediapipe_task is not None:
+        if spec.mediapipe_task is not None and converted:  # no file: no metadata tool run
             converted, mediapipe_report = _add_mediapipe_metadata(spec, converted)
         for tflite_format, (name, content) in zip(
             spec.tflite_formats, converted.items(), strict=True
