@@ -228,7 +228,10 @@ def export_model(spec, output_dir="saved_models", metrics=None, extra_report=Non
         exports[0].update(measure(saved_model.signature_runner(staging), spec))
         converted = {}
         with tempfile.TemporaryDirectory() as tflite_source:
-            saved_model.write_saved_model(spec.model, [spec.tflite], tflite_source)
+            if spec.tflite_formats:  # the converter's input: the endpoint and its variables only
+                saved_model.write_saved_model(
+                    spec.model, [spec.tflite], tflite_source, track_model=False
+                )
             for tflite_format in spec.tflite_formats:
                 name = f"{spec.app}_{FILE_SUFFIXES[tflite_format]}.tflite"
                 converted[name] = tflite.convert(
