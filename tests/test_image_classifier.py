@@ -30,6 +30,24 @@ def test_augmentation_is_active_only_in_training():
     assert not np.allclose(augmented, images)
 
 
+def test_photos_are_augmented_with_mirrored_edges_and_drawings_with_black_ones():
+    def augmentation(backbone, **kwargs):
+        model = vision.build_image_classifier(
+            3, image_size=(32, 32), channels=3, backbone=backbone, **kwargs
+        )
+        return model.get_layer("augmentation")
+
+    drawings = augmentation("small_cnn")
+    photos = augmentation("efficientnet_lite0", weights="none")
+    # A grey image: any black pixel after augmentation is fill, not the image.
+    grey = np.full((8, 32, 32, 3), 128.0, "float32")
+    keras.utils.set_random_seed(0)
+    assert drawings(grey, training=True).numpy().min() < 1.0  # black corners
+    np.testing.assert_allclose(photos(grey, training=True), 128.0, atol=1e-3)
+    (zoom,) = [layer for layer in photos.layers if isinstance(layer, keras.layers.RandomZoom)]
+    assert zoom.height_factor == (-0.3, 0.3) or zoom.height_factor == 0.3  # subjects at any scale
+
+
 def test_mobilenet_v2_width_multiplier_scales_the_network():
     def size(width):
         return vision.build_image_classifier(

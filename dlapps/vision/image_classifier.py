@@ -7,7 +7,7 @@ from dlapps.vision.image_preprocessor import ImagePreprocessor
 from dlapps.vision.pretrained_backbones import PRETRAINED_BACKBONES, build_pretrained_backbone
 
 
-def image_augmentation(flip=False, translation=0.1, rotation=0.04, zoom=0.1):
+def image_augmentation(flip=False, translation=0.1, rotation=0.04, zoom=0.1, fill_mode="constant"):
     """Random geometric augmentation, active only while training.
 
     Keras' random preprocessing layers pass images through unchanged at
@@ -18,18 +18,19 @@ def image_augmentation(flip=False, translation=0.1, rotation=0.04, zoom=0.1):
         translation: largest shift, as a fraction of height and width.
         rotation: largest rotation, as a fraction of a full turn.
         zoom: largest zoom in or out, as a fraction.
+        fill_mode: what fills the pixels a shift, turn or zoom-out uncovers:
+            "constant" (black) suits drawings on a plain ground, "reflect"
+            (the image mirrored at its edge) suits photos, whose edges go on.
     """
     layers = []
     if flip:
         layers.append(keras.layers.RandomFlip("horizontal"))
     if translation:
-        layers.append(
-            keras.layers.RandomTranslation(translation, translation, fill_mode="constant")
-        )
+        layers.append(keras.layers.RandomTranslation(translation, translation, fill_mode=fill_mode))
     if rotation:
-        layers.append(keras.layers.RandomRotation(rotation, fill_mode="constant"))
+        layers.append(keras.layers.RandomRotation(rotation, fill_mode=fill_mode))
     if zoom:
-        layers.append(keras.layers.RandomZoom(zoom, fill_mode="constant"))
+        layers.append(keras.layers.RandomZoom(zoom, fill_mode=fill_mode))
     return keras.Sequential(layers, name="augmentation")
 
 
@@ -61,7 +62,8 @@ def build_image_classifier(
         backbone: one of `backbones.BACKBONES` (from scratch) or
             `PRETRAINED_BACKBONES`. Defaults to "small_cnn".
         width_multiplier: channel scale for "mobilenet_v2".
-        augment: add random translation, rotation and zoom.
+        augment: add random translation, rotation and zoom (for a pretrained
+            backbone, which is for photos: more zoom, mirrored edges).
         flip: add random left-right flips.
         dropout: dropout rate before the classifier head.
         weights: for a pretrained backbone: "imagenet", "none" or a `.pth`
@@ -86,7 +88,12 @@ def build_image_classifier(
     # Layers.
     inputs = keras.Input((None, None, channels), dtype="uint8", name="images")
     x = ImagePreprocessor(image_size, name="preprocessor")(inputs)
-    if augment:
+    if augment and backbone in PRETRAINED_BACKBONES:
+        # Photos: zoom up to 30% in or out (a user's photos frame their subject at
+        # any scale), edges mirrored rather than black (measured: vision_transfer
+        # in benchmarks/run.py, held-out regions of real photographs).
+        x = image_augmentation(flip=flip, zoom=0.3, fill_mode="reflect")(x)
+    elif augment:
         x = image_augmentation(flip=flip)(x)
     if backbone in PRETRAINED_BACKBONES:
         if channels == 1:
