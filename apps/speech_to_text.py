@@ -14,7 +14,7 @@ import argparse
 import math
 
 from dlapps import callbacks, optimizers, report
-from dlapps.export import export_model
+from dlapps.export import export_model, exporter
 from dlapps.speech import sentence_data, speech_to_text
 from dlapps.speech.stt_app import SpeechToTextApp
 
@@ -25,6 +25,9 @@ parser.add_argument("--epochs", type=int, default=8)
 parser.add_argument("--batch-size", type=int, default=32)
 parser.add_argument("--rnn-units", type=int, default=160)
 parser.add_argument("--rnn-layers", type=int, default=3)
+parser.add_argument(
+    "--tflite", nargs="*", metavar="FORMAT", help="TFLite variants to write (default: all)"
+)
 parser.add_argument("--output", default="saved_models")
 parser.add_argument("--workdir", default="runs/speech_to_text_script")
 args = parser.parse_args()
@@ -97,5 +100,6 @@ The SavedModel takes up to 30 s, decodes in the graph (greedy, or beam search
 in `serve_beam`) and returns strings; the TFLite files take 3 s and return
 the logits.
 """
-exported = export_model(app.export_spec(model, data), args.output, metrics=rates)
+spec = exporter.with_tflite_formats(app.export_spec(model, data), args.tflite)
+exported = export_model(spec, args.output, metrics=rates)
 print(report.format_summary(exported))

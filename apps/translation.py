@@ -14,7 +14,7 @@ import argparse
 import math
 
 from dlapps import callbacks, optimizers, report, translation
-from dlapps.export import export_model
+from dlapps.export import export_model, exporter
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
 parser.add_argument("--data", default="synthetic", help="synthetic, numbers, dates or a TSV file")
@@ -23,6 +23,9 @@ parser.add_argument("--pairs", type=int, default=24000, help="built-in training 
 parser.add_argument("--epochs", type=int, default=12)
 parser.add_argument("--minutes", type=float, default=8, help="training time budget")
 parser.add_argument("--batch-size", type=int, default=64)
+parser.add_argument(
+    "--tflite", nargs="*", metavar="FORMAT", help="TFLite variants to write (default: all)"
+)
 parser.add_argument("--output", default="saved_models")
 parser.add_argument("--workdir", default="runs/translation_script")
 args = parser.parse_args()
@@ -101,5 +104,6 @@ for example in details["examples"][:5]:
 """
 ## Export: the SavedModel tokenizes, decodes and detokenizes; strings in, strings out
 """
-exported = export_model(application.export_spec(model, data), args.output, metrics, figures=figures)
+spec = exporter.with_tflite_formats(application.export_spec(model, data), args.tflite)
+exported = export_model(spec, args.output, metrics, figures=figures)
 print(report.format_summary(exported))

@@ -127,7 +127,7 @@ def trained_translation(tmp_path_factory):
         options={"pairs": 2000, "layers": 1, "hidden_dim": 64, "beam_width": 2},
     )
     # No float16 file: no test here runs it, and test_app_script_translation.py
-    # converts and checks every variant.
+    # converts and checks that one.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(translation_app, "TFLITE_FORMATS", ("tflite_float32", "tflite_dynamic"))
         return training.run(get_application("translation"), config)
