@@ -193,7 +193,6 @@ def _run(application, config):
             jit_compile=JIT_COMPILE[config.jit_compile],
             **application.compile_arguments(config, data),
         )
-        _build_optimizer(model)
 
     callbacks = callbacks_lib.standard_callbacks(
         workdir,
@@ -222,7 +221,6 @@ def _run(application, config):
                     jit_compile=JIT_COMPILE[config.jit_compile],
                     **application.compile_arguments(config, data),
                 )
-                _build_optimizer(model)
             planned_epochs += phase.epochs
             for callback in callbacks:
                 if isinstance(callback, callbacks_lib.TimeBudget):
@@ -299,19 +297,6 @@ def _run(application, config):
     if worker.multi_worker:
         distribute.barrier(strategy)
     return TrainResult(model, data, history, metrics, exported)
-
-
-def _build_optimizer(model):
-    """Creates the optimizer's variables (slots, step count) before `fit` traces a step.
-
-    With no distribution strategy, Keras creates them inside the first traced
-    training step, and a `tf.function` whose first trace creates variables
-    is traced a second time: the detector's first `fit` took 25 s instead
-    of 13. (Under a strategy Keras builds them first itself, the same way.)
-    """
-    optimizer = model.optimizer
-    if optimizer is not None and not optimizer.built and model.built and model.trainable_variables:
-        optimizer.build(model.trainable_variables)
 
 
 def _make_optimizer(application, config, total_steps, warmup_steps):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dlapps import callbacks as callbacks_module
-from dlapps.callbacks import TimeBudget, standard_callbacks
+from dlapps.callbacks import BuildOptimizer, TimeBudget, standard_callbacks
 
 
 def regression_data(samples=64):
@@ -112,6 +112,7 @@ def test_standard_callbacks_come_in_order_with_their_files(tmp_path, monkeypatch
     )
     assert workdir.is_dir()
     assert [type(callback) for callback in callbacks] == [
+        BuildOptimizer,
         keras.callbacks.BackupAndRestore,
         keras.callbacks.ModelCheckpoint,
         keras.callbacks.EarlyStopping,
@@ -119,7 +120,7 @@ def test_standard_callbacks_come_in_order_with_their_files(tmp_path, monkeypatch
         keras.callbacks.CSVLogger,
         TimeBudget,
     ]
-    backup, checkpoint, early_stopping, tensorboard, csv_logger, budget = callbacks
+    _, backup, checkpoint, early_stopping, tensorboard, csv_logger, budget = callbacks
     assert backup.backup_dir == str(workdir / "backup")
     assert backup.delete_checkpoint is True
     assert checkpoint.filepath == str(workdir / "best.keras")
@@ -144,7 +145,7 @@ def test_standard_callbacks_flags_leave_callbacks_out(tmp_path):
         backup=False,
         checkpoint=False,
     )
-    assert callbacks == []
+    assert [type(callback) for callback in callbacks] == [BuildOptimizer]
 
 
 def test_missing_tensorboard_is_left_out_with_a_warning(tmp_path, monkeypatch):
@@ -165,6 +166,31 @@ def test_missing_tensorboard_is_left_out_with_a_warning(tmp_path, monkeypatch):
 def test_standard_callbacks_reject_bad_arguments(tmp_path, arguments, message):
     with pytest.raises(ValueError, match=message):
         standard_callbacks(tmp_path, tensorboard=False, **arguments)
+
+
+class CountTrainingTraces(keras.layers.Layer):
+    """Passes its input through; counts the training steps traced through it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.training_traces = 0
+
+    def call(self, inputs, training=None):
+        if training:  # Python runs this once per trace, not per step
+            self.training_traces += 1
+        return inputs
+
+
+@pytest.mark.parametrize(("callbacks", "traces"), [([], 2), ([BuildOptimizer()], 1)])
+def test_build_optimizer_makes_fit_trace_its_training_step_once(callbacks, traces):
+    counter = CountTrainingTraces()
+    model = keras.Sequential([keras.Input((3,)), counter, keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.01), loss="mse")
+    x, y = regression_data()
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=callbacks)
+    # Keras alone creates Adam's variables inside the first trace, so tf.function traces again.
+    assert counter.training_traces == traces
+    assert model.optimizer.iterations.numpy() == 8
 
 
 def test_interrupted_fit_resumes_after_the_last_finished_epoch(tmp_path):
@@ -209,22 +235,22 @@ def test_resumed_run_starts_checkpoint_and_early_stopping_from_the_logged_best(
         writer.writerow([2, 1.2, 0.6, 0.60])
 
     callbacks = standard_callbacks(tmp_path, tensorboard=False)
-    checkpoint, early_stopping = callbacks[1], callbacks[2]
+    checkpoint, early_stopping = callbacks[2], callbacks[3]
     assert checkpoint.best == pytest.approx(0.4)
     assert early_stopping.baseline == pytest.approx(0.4)
 
     callbacks = standard_callbacks(tmp_path, monitor="val_accuracy", mode="max", tensorboard=False)
-    assert callbacks[1].best == pytest.approx(0.70)
+    assert callbacks[2].best == pytest.approx(0.70)
 
     # With "auto" the direction of accuracy is only known once Keras has the
     # compiled metrics, so nothing is assumed.
     callbacks = standard_callbacks(tmp_path, monitor="val_accuracy", tensorboard=False)
-    assert callbacks[1].best is None
+    assert callbacks[2].best is None
 
     # Without a backup the next fit starts from scratch, so the log is history.
     (tmp_path / "backup").rmdir()
     callbacks = standard_callbacks(tmp_path, backup=True, tensorboard=False)
-    assert callbacks[1].best is None
+    assert callbacks[2].best is None
 
 
 def test_time_budget_stop_keeps_the_backup_so_the_next_fit_resumes(tmp_path):
