@@ -10,6 +10,7 @@ export a SavedModel that takes article strings and returns summary strings.
 """
 
 import argparse
+from pathlib import Path
 
 import keras
 
@@ -25,6 +26,7 @@ parser.add_argument("--batch-size", type=int, default=32)
 parser.add_argument("--output", default="saved_models")
 parser.add_argument("--workdir", default="runs/summarization_script")
 args = parser.parse_args()
+Path(args.workdir).mkdir(parents=True, exist_ok=True)  # the figures go there
 
 """
 ## Data
@@ -65,6 +67,7 @@ model.fit(
     validation_data=validation,
     epochs=args.epochs,
     callbacks=[
+        callbacks.BuildOptimizer(),  # the first step is traced once, not twice
         anneal,
         keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True),
         callbacks.TimeBudget(args.minutes * 60),
