@@ -15,7 +15,7 @@ from pathlib import Path
 
 import keras
 
-from dlapps import report
+from dlapps import callbacks, report
 from dlapps.application import get_application
 from dlapps.export import export_model
 from dlapps.vision import detection_data
@@ -60,7 +60,12 @@ model.compile(
     optimizer=keras.optimizers.Adam(schedule, clipnorm=10.0),
     loss=DetectionLoss(len(data.labels), args.image_size),
 )
-history = model.fit(train_dataset, validation_data=validation_dataset, epochs=args.epochs)
+history = model.fit(
+    train_dataset,
+    validation_data=validation_dataset,
+    epochs=args.epochs,
+    callbacks=[callbacks.BuildOptimizer()],  # the first step is traced once, not twice
+)
 
 """
 ## Evaluate and export

@@ -66,6 +66,7 @@ model.fit(
     train_dataset,
     epochs=args.epochs,
     callbacks=[
+        callbacks.BuildOptimizer(),  # both optimizers built before the first trace
         callbacks.TimeBudget(args.time_budget),
         callbacks.SampleGrid(lambda m: m.generate(64, seed=0), f"{args.workdir}/samples", every=10),
     ],

@@ -169,8 +169,9 @@ class BuildOptimizer(keras.callbacks.Callback):
     detector's first `fit` takes 13 s instead of 25, with the same weights.
     Under a strategy, Keras builds the optimizer itself and this does
     nothing. A new optimizer (a second `compile`) is built at its `fit`. A
-    model with its own `train_step` (a GAN's two optimizers) is left alone:
-    which variables its optimizers update is its own business.
+    model with its own `train_step` knows best which variables its
+    optimizers update (a GAN has two): it is built through its
+    `build_optimizers()` method when it has one, and left alone otherwise.
 
     Example:
 
@@ -180,6 +181,8 @@ class BuildOptimizer(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         model, optimizer = self.model, self.model.optimizer
         if type(model).train_step is not keras.Model.train_step:
+            if callable(getattr(model, "build_optimizers", None)):
+                model.build_optimizers()
             return
         if optimizer is not None and not optimizer.built and model.trainable_variables:
             optimizer.build(model.trainable_variables)

@@ -3,6 +3,7 @@ import pytest
 
 from dlapps import gan, training
 from dlapps.application import get_application
+from dlapps.callbacks import BuildOptimizer
 from dlapps.gan import gan_app
 from dlapps.vision import to_dataset
 
@@ -29,7 +30,19 @@ def test_each_flavour_trains_with_model_fit_without_nan(flavour, digit_batches):
     else:
         model = gan.WGANGP(generator, discriminator, 16, critic_steps=2)
     model.compile("adam")
-    history = model.fit(digit_batches.take(3), epochs=2, verbose=0).history
+    traces = []
+    train_step = model.train_step
+
+    def counting_train_step(data):  # Python runs this once per trace, not per step
+        traces.append(1)
+        return train_step(data)
+
+    model.train_step = counting_train_step
+    history = model.fit(
+        digit_batches.take(3), epochs=2, verbose=0, callbacks=[BuildOptimizer()]
+    ).history
+    # Both optimizers exist before the first trace (build_optimizers), so it is the only one.
+    assert len(traces) == 1
     assert set(history) == {"generator_loss", "discriminator_loss"}
     assert np.isfinite(history["generator_loss"]).all()
     assert np.isfinite(history["discriminator_loss"]).all()

@@ -61,6 +61,19 @@ class DCGAN(keras.Model):
         self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
         self.discriminator_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
 
+    def build_optimizers(self):
+        """Creates both optimizers' variables before `fit` traces a step.
+
+        Created inside the first traced step, they make `tf.function` trace
+        the step twice (`callbacks.BuildOptimizer` calls this at `fit`).
+        """
+        for optimizer, network in (
+            (self.discriminator_optimizer, self.discriminator),
+            (self.generator_optimizer, self.generator),
+        ):
+            if not optimizer.built:
+                optimizer.build(network.trainable_weights)
+
     @property
     def metrics(self):
         return [self.generator_loss_tracker, self.discriminator_loss_tracker]
