@@ -1311,6 +1311,15 @@ def _app_rows(results):
         ]
         quality = f"BLEU {model['bleu']:.1f}, exact match {model['exact_match']:.3f}"
         rows.append(("translation", quality, model, files))
+        real = results["translation"].get("real_text")
+        if real:
+            served = real.get("saved_model_all_test") or real
+            quality = (
+                f"BLEU {served['bleu']:.2f}, chrF {served['chrf']:.1f} on "
+                f"{real['data']['test_sources']} unseen real sentences"
+                + (" (the exported SavedModel)" if "saved_model_all_test" in real else "")
+            )
+            rows.append(("translation (real pairs)", quality, real, []))
     if "game" in results:
         run = results["game"]["runs"][0]
         files = [
@@ -1441,7 +1450,7 @@ def plot_exports(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _app_rows(results)
+    rows = [row for row in _app_rows(results) if row[3]]  # rows with exported files
     if not rows:  # e.g. only the leave-speakers-out runs, which export nothing
         return
     figure, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.5), squeeze=False)
