@@ -153,3 +153,47 @@ def random_noise(rng, samples, std):
         noise = np.cumsum(noise)
         noise -= np.convolve(noise, np.ones(401) / 401, mode="same")  # drop the drift
     return (noise / (noise.std() + 1e-12) * std).astype("float32")
+
+
+def bucket_by_length(dataset, lengths, length_fn, boundaries, batch_size):
+    """`dataset.bucket_by_sequence_length`, with its number of batches stated.
+
+    Examples of similar length are batched together, each batch padded to
+    its own longest example. The number of batches does not depend on the
+    order of the examples: bucket `i` holds the examples whose length is in
+    `[boundaries[i - 1], boundaries[i])`, and yields `ceil(count / batch_size)`
+    batches. Stating it (`assert_cardinality`) gives Keras a step count, so
+    the first epoch shows a progress bar with its time left and ends
+    without the "Your input ran out of data" warning that a dataset of
+    unknown length gets.
+
+    Args:
+        dataset: unbatched examples.
+        lengths: each example's length, as `length_fn` computes it, in
+            dataset order (numpy).
+        length_fn: `(*example) -> int32 scalar`, the length to bucket on.
+        boundaries: increasing bucket boundaries.
+        batch_size: examples per batch, in every bucket.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> lengths = np.array([1, 2, 5, 6, 7])
+    >>> data = tf.data.Dataset.from_generator(
+    ...     lambda: (np.ones(n) for n in lengths), output_signature=tf.TensorSpec([None])
+    ... )
+    >>> batches = bucket_by_length(data, lengths, lambda x: tf.shape(x)[0], [4], 2)
+    >>> int(batches.cardinality()), len(list(batches))
+    (3, 3)
+    """
+    import tensorflow as tf
+
+    buckets = np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side="right")
+    counts = np.bincount(buckets, minlength=len(boundaries) + 1)
+    batches = int(sum(math.ceil(count / batch_size) for count in counts))
+    dataset = dataset.bucket_by_sequence_length(
+        length_fn,
+        bucket_boundaries=list(boundaries),
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+    )
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches))

@@ -313,8 +313,9 @@ def test_length_buckets_batch_every_pair_once_padded_to_its_own_longest():
     pairs = parallel_data.load_parallel_data("numbers", train_size=300, test_size=20)
     data = translation_app.prepare_data(pairs)
     train, _ = translation_app.make_datasets(data, batch_size=16, seed=0)
-    seen, widths = 0, set()
+    seen, widths, batches = 0, set(), 0
     for inputs, targets in train:
+        batches += 1
         real = np.count_nonzero(inputs["source_ids"], axis=1)
         assert inputs["source_ids"].shape[1] == real.max()  # no column of padding only
         assert targets.shape == inputs["target_ids"].shape
@@ -322,6 +323,9 @@ def test_length_buckets_batch_every_pair_once_padded_to_its_own_longest():
         widths.add(inputs["source_ids"].shape[1])
     assert seen == len(pairs.train[0]) - data.lengths["train_pairs_left_out"]
     assert len(widths) > 3  # several lengths, not one padded size
+    # The batch count is stated, so Keras shows a progress bar in the first epoch too
+    # (and does not warn that the input "ran out of data").
+    assert int(train.cardinality()) == batches
 
 
 def test_learning_rate_warms_up_then_reaches_zero_when_the_budget_ends():

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from dlapps.application import Application, check_minimums
 from dlapps.callbacks import anneal_to_budget
+from dlapps.datasets import bucket_by_length
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
 from dlapps.export.tflite import is_tflite
@@ -306,14 +307,17 @@ def extractive_datasets(data, batch_size, seed):
         dataset = tf.data.Dataset.from_tensor_slices(({"sentence_ids": ids}, labels))
         if training:
             dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-            quartiles = np.quantile(sentence_counts(ids), [0.25, 0.5, 0.75])
+            counts = sentence_counts(ids)
+            quartiles = np.quantile(counts, [0.25, 0.5, 0.75])
             boundaries = sorted({int(q) + 1 for q in quartiles})
-            dataset = dataset.bucket_by_sequence_length(
+            dataset = bucket_by_length(
+                dataset,
+                counts,
                 lambda inputs, _: tf.reduce_sum(
                     tf.cast(tf.reduce_any(inputs["sentence_ids"] != PAD_ID, -1), tf.int32)
                 ),
-                bucket_boundaries=boundaries,
-                bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+                boundaries,
+                batch_size,
             )
         else:
             dataset = dataset.batch(batch_size)

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from dlapps.application import Application, check_minimums
 from dlapps.callbacks import anneal_to_budget
+from dlapps.datasets import bucket_by_length
 from dlapps.errors import UserError
 from dlapps.export import Endpoint, ExportSpec, TFLiteModel, load_saved_model
 from dlapps.export.tflite import RECURRENT_LAYERS, is_tflite, unrolled_copy
@@ -196,12 +197,18 @@ def make_datasets(data, batch_size, seed, bucketing=True):
         if bucketing:
             longest = max(data.source_length, data.target_length)
             boundaries = list(range(3, min(longest, 16) + 1, 2)) + list(range(18, longest + 1, 4))
-            dataset = dataset.bucket_by_sequence_length(
+            # The target side gains its start token in `teacher_forcing`.
+            lengths = np.maximum(
+                source_ids.row_lengths().numpy(), target_ids.row_lengths().numpy() + 1
+            )
+            dataset = bucket_by_length(
+                dataset,
+                lengths,
                 lambda inputs, _: tf.maximum(
                     tf.shape(inputs["source_ids"])[0], tf.shape(inputs["target_ids"])[0]
                 ),
-                bucket_boundaries=boundaries,
-                bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+                boundaries,
+                batch_size,
             )
         else:
             shapes = {"source_ids": [data.source_length], "target_ids": [data.target_length]}
