@@ -93,6 +93,10 @@ def test_conditional_gan_goes_through_the_driver_and_exports(trained_gan):
     # Same noise, same images: float32 TFLite within one grey level of Keras.
     assert exports["saved_model"]["max_abs_diff"] <= 1
     assert exports["tflite_float32"]["max_abs_diff"] <= 1
+    # The files are scored on the samples the Keras model was (FID grows as samples shrink).
+    keras_fid = report["metrics"]["fid"]
+    assert exports["saved_model"]["metrics"]["fid"] == pytest.approx(keras_fid, rel=1e-4)
+    assert exports["tflite_float32"]["metrics"]["fid"] == pytest.approx(keras_fid, rel=1e-4)
     assert "figures/samples.png" in report["figures"]
 
 

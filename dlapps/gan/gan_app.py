@@ -44,8 +44,12 @@ class GanData(vision_data.ImageData):
         return FeatureScorer(self.feature_classifier, *self.test)
 
     def scored_samples(self):
-        """How many images to generate for a score: as many as the floor can compare."""
-        return min(SAMPLES_FOR_SCORING, len(self.train[1]))
+        return scored_samples(self)
+
+
+def scored_samples(data):
+    """How many images to generate for a score: as many as the floor can compare."""
+    return min(SAMPLES_FOR_SCORING, len(data.train[1]))
 
 
 class GanApp(Application):
@@ -242,15 +246,19 @@ class GanApp(Application):
     def export_spec(self, model, data, scorer=None):
         """The generator's export; each file is scored against the test images
         (`scorer`, default `data.test_scorer()`), so FID and label accuracy
-        appear per file."""
+        appear per file. The files get the noise and labels `evaluate` gives
+        the Keras model (`generate`'s, seed 0, as many samples): FID depends
+        on the sample count, and with the same samples a file that makes the
+        same images scores exactly the Keras model's FID."""
         scorer = scorer or data.test_scorer()
         latent_dim = model.latent_dim
         num_classes = len(data.labels) if model.conditional else None
-        rng = np.random.default_rng(0)
-        noise = rng.standard_normal((256, latent_dim)).astype("float32")
+        count = scored_samples(data)
+        rng = np.random.default_rng(0)  # as `generate(count, labels, seed=0)` in `evaluate`
+        noise = rng.standard_normal((count, latent_dim)).astype("float32")
         inputs = {"noise": noise}
         if num_classes:
-            inputs["label"] = (np.arange(256) % num_classes).astype("int32")
+            inputs["label"] = (np.arange(count) % num_classes).astype("int32")
         reference = model.generate_from(inputs)
         input_description = {"noise": {"dtype": "float32", "shape": [None, latent_dim]}}
         if num_classes:
