@@ -198,10 +198,14 @@ def test_floor_uses_as_many_real_images_as_the_score(trained_gan, tmp_path):
         """A perfect generator: it draws real training digits."""
 
         conditional = False
+        latent_dim = 8
 
-        def generate(self, count, labels=None, seed=5):
-            order = np.random.default_rng(seed).permutation(len(data.train[1]))
-            return data.train[0][order[:count]]
+        def generate_from(self, inputs):
+            order = np.random.default_rng(5).permutation(len(data.train[1]))
+            return data.train[0][order[: len(inputs["noise"])]]
+
+        def generate(self, count, labels=None, seed=5):  # the sample grid
+            return self.generate_from({"noise": np.zeros((count, self.latent_dim))})
 
     metrics, details, _ = get_application("gan").evaluate(RealImages(), data, tmp_path)
     assert details["scored_samples"] == min(1000, len(data.train[1]))

@@ -43,13 +43,21 @@ class GanData(vision_data.ImageData):
         """A `FeatureScorer` against the test images, which neither network has seen."""
         return FeatureScorer(self.feature_classifier, *self.test)
 
-    def scored_samples(self):
-        return scored_samples(self)
 
+def scoring_inputs(model, data):
+    """The noise (and labels, if conditional) that every score generates from.
 
-def scored_samples(data):
-    """How many images to generate for a score: as many as the floor can compare."""
-    return min(SAMPLES_FOR_SCORING, len(data.train[1]))
+    The Keras model (`evaluate`) and each exported file (`export_spec`) get
+    the same inputs: FID depends on the sample count, so with the same
+    samples a file that makes the same images scores the Keras model's FID.
+    As many samples as the floor can compare with real training images.
+    """
+    count = min(SAMPLES_FOR_SCORING, len(data.train[1]))
+    noise = np.random.default_rng(0).standard_normal((count, model.latent_dim))
+    inputs = {"noise": noise.astype("float32")}
+    if model.conditional:
+        inputs["label"] = (np.arange(count) % len(data.labels)).astype("int32")
+    return inputs
 
 
 class GanApp(Application):
@@ -217,10 +225,9 @@ class GanApp(Application):
     def evaluate(self, model, data, figures_dir):
         figures_dir = Path(figures_dir)
         scorer = data.test_scorer()
-        count = data.scored_samples()
-        labels = np.arange(count) % len(data.labels)
-        generated = model.generate(count, labels if model.conditional else None)
-        metrics = scorer.score(generated, labels if model.conditional else None)
+        inputs = scoring_inputs(model, data)
+        count = len(inputs["noise"])
+        metrics = scorer.score(model.generate_from(inputs), inputs.get("label"))
         # The same sample sizes as the score: real training images against the test images.
         chosen = np.random.default_rng(0).permutation(len(data.train[1]))[:count]
         metrics["fid_floor"] = scorer.floor(data.train[0][chosen])
@@ -246,19 +253,11 @@ class GanApp(Application):
     def export_spec(self, model, data, scorer=None):
         """The generator's export; each file is scored against the test images
         (`scorer`, default `data.test_scorer()`), so FID and label accuracy
-        appear per file. The files get the noise and labels `evaluate` gives
-        the Keras model (`generate`'s, seed 0, as many samples): FID depends
-        on the sample count, and with the same samples a file that makes the
-        same images scores exactly the Keras model's FID."""
+        appear per file, on the Keras model's samples (`scoring_inputs`)."""
         scorer = scorer or data.test_scorer()
         latent_dim = model.latent_dim
         num_classes = len(data.labels) if model.conditional else None
-        count = scored_samples(data)
-        rng = np.random.default_rng(0)  # as `generate(count, labels, seed=0)` in `evaluate`
-        noise = rng.standard_normal((count, latent_dim)).astype("float32")
-        inputs = {"noise": noise}
-        if num_classes:
-            inputs["label"] = (np.arange(count) % num_classes).astype("int32")
+        inputs = scoring_inputs(model, data)
         reference = model.generate_from(inputs)
         input_description = {"noise": {"dtype": "float32", "shape": [None, latent_dim]}}
         if num_classes:
