@@ -13,13 +13,16 @@ import argparse
 import math
 
 from dlapps import callbacks, optimizers, report, speech
-from dlapps.export import export_model
+from dlapps.export import export_model, exporter
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
 parser.add_argument("--data", default="synthetic", help="synthetic, tfds:NAME or a folder")
 parser.add_argument("--clips-per-class", type=int, default=400)
 parser.add_argument("--epochs", type=int, default=30)
 parser.add_argument("--batch-size", type=int, default=64)
+parser.add_argument(
+    "--tflite", nargs="*", metavar="FORMAT", help="TFLite variants to write (default: all)"
+)
 parser.add_argument("--output", default="saved_models")
 parser.add_argument("--workdir", default="runs/speech_script")
 args = parser.parse_args()
@@ -91,6 +94,8 @@ TF Serving, with a WAV-bytes signature too) and float32, float16,
 dynamic-range and int8 TFLite files; the int8 file keeps its spectrogram
 front end in float.
 """
-spec = speech.KeywordSpottingApp().export_spec(model, data)
+spec = exporter.with_tflite_formats(
+    speech.KeywordSpottingApp().export_spec(model, data), args.tflite
+)
 exported = export_model(spec, args.output, metrics={"accuracy": accuracy})
 print(report.format_summary(exported))

@@ -14,13 +14,16 @@ import argparse
 import math
 
 from dlapps import callbacks, optimizers, report, vision
-from dlapps.export import export_model
+from dlapps.export import export_model, exporter
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
 parser.add_argument("--data", default="digits", help="digits, tfds:NAME or a folder")
 parser.add_argument("--backbone", default="small_cnn", help="small_cnn or efficientnet_lite0")
 parser.add_argument("--epochs", type=int, default=40)
 parser.add_argument("--batch-size", type=int, default=32)
+parser.add_argument(
+    "--tflite", nargs="*", metavar="FORMAT", help="TFLite variants to write (default: all)"
+)
 parser.add_argument("--output", default="saved_models")
 parser.add_argument("--workdir", default="runs/vision_script")
 args = parser.parse_args()
@@ -98,7 +101,7 @@ A new version directory under saved_models/vision/ with the SavedModel (for
 TF Serving), float32, float16, dynamic-range and full-int8 TFLite files,
 labels.txt and report.json; every file is checked against this model.
 """
-spec = vision.VisionApp().export_spec(model, data)
+spec = exporter.with_tflite_formats(vision.VisionApp().export_spec(model, data), args.tflite)
 exported = export_model(spec, args.output, metrics={"accuracy": accuracy})
 print(report.format_summary(exported))
 

@@ -15,8 +15,10 @@ def test_speech_to_text_script_trains_decodes_and_exports(tmp_path, run_app_scri
         "8",
         "--rnn-layers",
         "1",
-        "--tflite",  # tests/test_speech_stt.py's trained model exports the float32 file
-        "tflite_float16",
+        # The dynamic-range file (int8 weights in the GRUs' matmuls); tests/test_speech_stt.py's
+        # model exports float32. Converting the unrolled GRUs takes most of each export, so the
+        # float16 file, the same float graph with float16 weights, is left to make bench.
+        "--tflite",
         "tflite_dynamic",
         cache=True,
     )
@@ -25,8 +27,6 @@ def test_speech_to_text_script_trains_decodes_and_exports(tmp_path, run_app_scri
     assert (version / "saved_model.pb").is_file()
     report = json.loads((version / "report.json").read_text())
     assert abs(report["metrics"]["wer"] - wer) < 1e-4
-    # Between them, this file and tests/test_speech_stt.py (float32) convert every variant.
     exports = {e["format"]: e for e in report["exports"]}
-    assert set(exports) == {"saved_model", "tflite_float16", "tflite_dynamic"}
+    assert set(exports) == {"saved_model", "tflite_dynamic"}
     assert all((version / e["path"]).exists() for e in exports.values())
-    assert exports["tflite_float16"]["max_abs_diff"] < 1e-2

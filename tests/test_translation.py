@@ -13,7 +13,7 @@ import tensorflow as tf
 from dlapps import cli, training
 from dlapps.application import get_application
 from dlapps.export import TFLiteModel
-from dlapps.translation import decoding, seq2seq, translation_app
+from dlapps.translation import decoding, seq2seq
 from dlapps.translation.losses import MaskedCrossEntropy, masked_accuracy
 from dlapps.translation.multi_head_attention import MultiHeadAttention
 from dlapps.translation.tokenizer import END_ID, PAD_ID, START_ID
@@ -126,11 +126,8 @@ def trained_translation(tmp_path_factory):
         verbose=0,
         options={"pairs": 2000, "layers": 1, "hidden_dim": 64, "beam_width": 2},
     )
-    # No float16 file: no test here runs it, and test_app_script_translation.py
-    # converts and checks that one.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(translation_app, "TFLITE_FORMATS", ("tflite_float32", "tflite_dynamic"))
-        return training.run(get_application("translation"), config)
+    # Every TFLite variant (tests/test_app_script_translation.py exports the GRU baseline).
+    return training.run(get_application("translation"), config)
 
 
 def test_translation_trains_and_exports_every_format(trained_translation):
@@ -139,7 +136,13 @@ def test_translation_trains_and_exports_every_format(trained_translation):
     assert {"bleu", "chrf", "exact_match"} <= set(metrics)
     assert metrics["chrf"] > 50, metrics  # a few seconds of training: well above chance
     exports = {e["format"]: e for e in report["exports"]}
-    assert set(exports) == {"saved_model", "tflite_float32", "tflite_dynamic", "tflite_strings"}
+    assert set(exports) == {
+        "saved_model",
+        "tflite_float32",
+        "tflite_float16",
+        "tflite_dynamic",
+        "tflite_strings",
+    }
     for name in ("saved_model", "tflite_float32", "tflite_strings"):
         assert exports[name]["identical_to_keras"] == 1.0, name
         assert exports[name]["metrics"]["bleu"] == pytest.approx(metrics["bleu"]), name
@@ -214,25 +217,6 @@ def test_token_id_tflite_is_rejected_by_predict_with_a_pointer(trained_translati
     assert set(tflite.inputs) == {"source_ids"}
     ids = tflite({"source_ids": np.zeros((2, tflite.inputs["source_ids"]["shape"][1]), "int32")})
     assert ids["target_ids"].dtype == np.int32 and ids["target_ids"].shape[0] == 2
-
-
-def test_gru_baseline_trains_and_exports_through_the_same_path(tmp_path, monkeypatch):
-    monkeypatch.setattr(translation_app, "TFLITE_FORMATS", ("tflite_float32",))  # the one checked
-    config = training.TrainConfig(
-        app="translation",
-        data="dates",
-        epochs=1,
-        output=str(tmp_path / "saved_models"),
-        workdir=str(tmp_path / "runs"),
-        verbose=0,
-        options={"model": "gru", "pairs": 300, "units": 32},
-    )
-    report = training.run(get_application("translation"), config).report
-    exports = {e["format"]: e for e in report["exports"]}
-    assert {"saved_model", "tflite_float32", "tflite_strings"} <= set(exports)
-    # The TFLite files run an unrolled copy of the GRUs: same translations.
-    for name in ("saved_model", "tflite_float32", "tflite_strings"):
-        assert exports[name]["identical_to_keras"] == 1.0, name
 
 
 def test_evaluate_a_checkpoint_needs_the_data_it_was_trained_on(trained_translation, capsys):
