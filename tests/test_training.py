@@ -67,9 +67,9 @@ def test_mixed_precision_trains_and_hands_back_a_float32_model(tmp_path, precisi
     import numpy as np
 
     # float16 is emulated on CPUs (the default-width CNN takes minutes for one
-    # epoch), so a narrow CNN without augmentation: this test is about the
-    # policy round trip, not accuracy.
-    options = {"cnn_filters": (8, 16), "augment": False}
+    # epoch), so a narrow CNN without augmentation on the digits' own 8x8 pixels:
+    # this test is about the policy round trip, not accuracy.
+    options = {"cnn_filters": (8, 16), "augment": False, "image_size": (8, 8)}
     config = _config(tmp_path, epochs=2, precision=precision, options=options)
     result = training.run(get_application("vision"), config)
     assert result.report["training"]["precision"] == precision
@@ -87,7 +87,8 @@ def test_mixed_precision_trains_and_hands_back_a_float32_model(tmp_path, precisi
 def test_jit_compile_on_trains_with_xla(tmp_path):
     # Keras' random augmentation layers do not support XLA, so leave them out.
     options = {"augment": False, "cnn_filters": (8, 16)}  # narrow: XLA compiles it faster
-    config = _config(tmp_path, epochs=1, jit_compile="on", options=options)
+    # XLA compiles a step once per batch shape: one batch per split, no smaller last one.
+    config = _config(tmp_path, epochs=1, batch_size=2048, jit_compile="on", options=options)
     result = training.run(get_application("vision"), config)
     assert result.report["training"]["jit_compile"] is True
 
