@@ -162,7 +162,8 @@ def _add_tflite_argument(parser):
         nargs="*",
         metavar="FORMAT",
         help="only these TFLite files: tflite_float32, tflite_float16, tflite_dynamic, "
-        "tflite_int8 (none after the flag: no TFLite file; default: every format the app offers)",
+        "tflite_int8, and tflite_strings for translation and summarization (none after the "
+        "flag: no TFLite file; default: every format the app offers)",
     )
 
 

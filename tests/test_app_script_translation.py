@@ -22,6 +22,7 @@ def test_translation_script_trains_the_gru_baseline_translates_and_exports(
         "1",
         "--tflite",
         "tflite_float32",
+        "tflite_strings",
     )
     bleu = float(stdout.split("test BLEU:")[1].split(",")[0])
     version = tmp_path / "out" / "translation" / "1"

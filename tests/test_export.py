@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import subprocess
 import sys
@@ -205,3 +206,11 @@ def test_tflite_formats_keep_what_the_app_offers_and_name_the_rest(capsys):
     assert "speech_stt has no tflite_int8 file" in capsys.readouterr().err
     with pytest.raises(UserError, match="unknown TFLite format 'int8': choose among tflite_"):
         exporter.with_tflite_formats(spec, ["int8"])
+    # A text app's strings file is named like the others: --tflite alone writes no file at all.
+    text = dataclasses.replace(spec, app="translation", text_ops_tflite="the strings endpoint")
+    assert exporter.with_tflite_formats(text, []).text_ops_tflite is None
+    kept = exporter.with_tflite_formats(text, ["tflite_strings"])
+    assert kept.tflite_formats == () and kept.text_ops_tflite == "the strings endpoint"
+    assert exporter.with_tflite_formats(text, None).text_ops_tflite == "the strings endpoint"
+    exporter.with_tflite_formats(spec, ["tflite_strings"])
+    assert "speech_stt has no tflite_strings file" in capsys.readouterr().err

@@ -119,34 +119,54 @@ class ExportSpec:
     score_runner: object = None
 
 
+# The strings-in, strings-out file of a text app (`ExportSpec.text_ops_tflite`).
+STRINGS_FORMAT = "tflite_strings"
+
+
 def check_tflite_formats(formats):
     """Raises `UserError` unless every name in `formats` is a TFLite format (None passes)."""
-    unknown = [f for f in formats or () if f not in tflite.TFLITE_FORMATS]
+    known = (*tflite.TFLITE_FORMATS, STRINGS_FORMAT)
+    unknown = [f for f in formats or () if f not in known]
     if unknown:
         raise UserError(
-            f"unknown TFLite format {unknown[0]!r}: choose among "
-            f"{', '.join(tflite.TFLITE_FORMATS)} (or none)"
+            f"unknown TFLite format {unknown[0]!r}: choose among {', '.join(known)} (or none)"
         )
+
+
+def offered_tflite_formats(spec):
+    """The TFLite formats `spec` writes, its strings file (text apps) last."""
+    strings = (STRINGS_FORMAT,) if spec.text_ops_tflite is not None else ()
+    return (*spec.tflite_formats, *strings)
 
 
 def with_tflite_formats(spec, formats):
     """`spec` writing only the TFLite `formats` it offers (`None`: all of them).
 
-    A wanted format the app does not offer (e.g. full int8 of a model
-    whose ops int8 cannot hold) is named on stderr and skipped.
+    A text app's strings file is the format "tflite_strings". A wanted
+    format the app does not offer (e.g. full int8 of a model whose ops int8
+    cannot hold) is named on stderr and skipped.
+
+    Example:
+
+    >>> spec = ExportSpec("toy", *[None] * 9, tflite_formats=("tflite_float32", "tflite_int8"))
+    >>> with_tflite_formats(spec, ["tflite_int8"]).tflite_formats
+    ('tflite_int8',)
+    >>> with_tflite_formats(spec, []).tflite_formats  # the SavedModel only
+    ()
     """
     if formats is None:
         return spec
     check_tflite_formats(formats)
+    offered = offered_tflite_formats(spec)
     for name in formats:
-        if name not in spec.tflite_formats:
+        if name not in offered:
             print(
-                f"{spec.app} has no {name} file (it offers "
-                f"{', '.join(spec.tflite_formats)}): skipped",
+                f"{spec.app} has no {name} file (it offers {', '.join(offered)}): skipped",
                 file=sys.stderr,
             )
     kept = tuple(f for f in spec.tflite_formats if f in formats)
-    return dataclasses.replace(spec, tflite_formats=kept)
+    strings = spec.text_ops_tflite if STRINGS_FORMAT in formats else None
+    return dataclasses.replace(spec, tflite_formats=kept, text_ops_tflite=strings)
 
 
 def measure(run, spec, test_inputs=None, latency_batches=None):
