@@ -17,7 +17,7 @@ import keras
 
 from dlapps import callbacks, report
 from dlapps.application import get_application
-from dlapps.export import export_model
+from dlapps.export import export_model, exporter
 from dlapps.vision import detection_data
 from dlapps.vision.detection_loss import DetectionLoss
 from dlapps.vision.detector import build_detector
@@ -27,7 +27,11 @@ parser.add_argument("--data", default="scenes", help="scenes, scenes:N, a VOC fo
 parser.add_argument("--image-size", type=int, default=320)
 parser.add_argument("--epochs", type=int, default=20)
 parser.add_argument("--batch-size", type=int, default=16)
+parser.add_argument(
+    "--tflite", nargs="*", metavar="FORMAT", help="TFLite variants to write (default: all)"
+)
 parser.add_argument("--output", default="saved_models")
+parser.add_argument("--workdir", default="runs/detection_script")
 args = parser.parse_args()
 
 """
@@ -74,10 +78,11 @@ COCO mAP@[.5:.95] and AP50 by pycocotools on the held-out test images; then a
 SavedModel (any image size in, boxes in that image's pixels out) and TFLite
 float32/float16/dynamic/int8 files, each measured against the Keras model.
 """
-figures_dir = Path("runs/detection_script")
+figures_dir = Path(args.workdir)
 figures_dir.mkdir(parents=True, exist_ok=True)
 metrics, details, figures = app.evaluate(model, data, figures_dir)
 print(metrics, details["per_class_ap"])
 figures.append(report.plot_history(history.history, figures_dir / "curves.png"))
-exported = export_model(app.export_spec(model, data), args.output, metrics, figures=figures)
+spec = exporter.with_tflite_formats(app.export_spec(model, data), args.tflite)
+exported = export_model(spec, args.output, metrics, figures=figures)
 print(report.format_summary(exported))

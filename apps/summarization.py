@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 
 from dlapps import callbacks, optimizers, report, translation
-from dlapps.export import export_model
+from dlapps.export import export_model, exporter
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
 parser.add_argument("--data", default="reports", help="reports, a .jsonl/.tsv file or a folder")
@@ -23,6 +23,9 @@ parser.add_argument("--documents", type=int, default=2000, help="built-in traini
 parser.add_argument("--epochs", type=int, default=8)
 parser.add_argument("--minutes", type=float, default=7, help="training time budget")
 parser.add_argument("--batch-size", type=int, default=32)
+parser.add_argument(
+    "--tflite", nargs="*", metavar="FORMAT", help="TFLite variants to write (default: all)"
+)
 parser.add_argument("--output", default="saved_models")
 parser.add_argument("--workdir", default="runs/summarization_script")
 args = parser.parse_args()
@@ -37,7 +40,10 @@ and each sentence is labelled 1 if the greedy ROUGE oracle picks it for the
 reference summary. Identical articles always share a split.
 """
 documents = translation.load_documents(
-    args.data, train_size=args.documents, validation_size=200, test_size=300
+    args.data,
+    train_size=args.documents,
+    validation_size=max(10, min(200, args.documents // 10)),
+    test_size=max(10, min(300, args.documents // 6)),
 )
 data = translation.prepare_documents(documents)
 print(data.summary())
@@ -91,5 +97,6 @@ for example in details["examples"][:3]:
 """
 ## Export: the SavedModel splits, tokenizes and selects; strings in, strings out
 """
-exported = export_model(application.export_spec(model, data), args.output, metrics, figures=figures)
+spec = exporter.with_tflite_formats(application.export_spec(model, data), args.tflite)
+exported = export_model(spec, args.output, metrics, figures=figures)
 print(report.format_summary(exported))
